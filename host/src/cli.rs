@@ -1,0 +1,235 @@
+//! The `proactive` command line.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::audit::{self, Verification};
+use crate::demo::{self, Scenario};
+use crate::redact::redact;
+use crate::report;
+use crate::runner::RunStats;
+use crate::runtime::{Limits, Runtime};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+#[derive(Parser)]
+#[command(name = "proactive", version, about = "Kazakhstan's proactive public services platform host")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic population and a month of life events, run them through the
+    /// real plugins on a virtual clock, and print the per-service report.
+    Demo {
+        /// People in the synthetic population.
+        #[arg(long, default_value_t = 10_000)]
+        people: usize,
+        /// Seed for the generator: the same seed gives the same population.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Folder for the generated files and the SQLite store (replaced on each run).
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+        #[arg(long, env = "PROACTIVE_PLUGINS", default_value = "target/plugins")]
+        plugins: PathBuf,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run your own scenario: an NDJSON file of events, registry snapshots, and optionally
+    /// citizens' replies, on the same virtual clock. Idempotent on event ids.
+    Ingest {
+        /// Events, one JSON object per line.
+        events: PathBuf,
+        /// Folder with numbers.ndjson, consents.ndjson, state-bodies.ndjson, facts.ndjson.
+        #[arg(long)]
+        registry: PathBuf,
+        /// Replies: {"phone", "text", "at"} per line.
+        #[arg(long)]
+        replies: Option<PathBuf>,
+        /// Scripted subscribers for the simulated network (as the demo writes them).
+        #[arg(long)]
+        subscribers: Option<PathBuf>,
+        #[arg(long, default_value = "proactive.sqlite")]
+        db: PathBuf,
+        #[arg(long, env = "PROACTIVE_PLUGINS", default_value = "target/plugins")]
+        plugins: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Check the audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate a component offline: world, manifest, templates.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the whole chain and name the first bad entry.
+    Verify {
+        #[arg(long, default_value = "proactive.sqlite")]
+        db: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", redact(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROACTIVE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo { people, seed, out, plugins, json } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let db = out.join("proactive.sqlite");
+            for suffix in ["", "-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{suffix}", db.display()));
+                if p.exists() {
+                    std::fs::remove_file(&p).with_context(|| format!("removing the previous run's {}", p.display()))?;
+                }
+            }
+            let generated = demo::generate(&out, people, seed)?;
+            if !json {
+                println!(
+                    "generated {} people, {} births and {} 17th birthdays (seed {seed}) into {}",
+                    generated.people,
+                    generated.births,
+                    generated.birthdays,
+                    out.display()
+                );
+            }
+            let scenario = Scenario {
+                events: out.join(demo::EVENTS_FILE),
+                registry: out.join(demo::REGISTRY_DIR),
+                replies: None,
+                subscribers: Some(out.join(demo::SUBSCRIBERS_FILE)),
+                plugins,
+                db: db.clone(),
+            };
+            let outcome = demo::run_scenario(&scenario, progress_printer())?;
+            print_problems(&outcome.plugin_errors, &outcome.rejected);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+            } else {
+                println!("{}", outcome.report.render());
+                println!("store left for inspection: {}", db.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { events, registry, replies, subscribers, db, plugins, json } => {
+            let scenario = Scenario { events, registry, replies, subscribers, plugins, db };
+            let outcome = demo::run_scenario(&scenario, progress_printer())?;
+            print_problems(&outcome.plugin_errors, &outcome.rejected);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+            } else {
+                println!("{}", outcome.report.render());
+                println!("final state of each case:");
+                print!("{}", redact(&report::case_lines(&outcome.store.cases()?)));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin { command: PluginCommand::Check { file } } => plugin_check(&file),
+        Command::Audit { command: AuditCommand::Verify { db } } => {
+            if !db.exists() {
+                anyhow::bail!("no store at {}", db.display());
+            }
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db)?);
+            match audit::verify(&*store)? {
+                Verification::Intact { entries, head } => {
+                    println!("audit chain intact: {entries} entries, head {head}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verification::BrokenAt { seq, expected_seq, problem } => {
+                    println!("audit chain BROKEN at entry {seq} (expected entry {expected_seq}): {problem}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+fn plugin_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = Runtime::new(Limits::default())?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match runtime.load(&name, &bytes) {
+        Ok(plugin) => {
+            println!("{name}: OK");
+            println!("  version {}  sha256 {}", plugin.reference.version, plugin.reference.hash);
+            for s in &plugin.services {
+                println!("  service {} (agency {})", s.id, s.agency);
+                println!("    subscribes {}  recipient {}", s.subscribes.join(", "), s.recipient);
+                println!("    consent scopes {}", s.consent_scopes.join(", "));
+                println!("    reply window {} h  effective from {}", s.reply_window_hours, s.effective_from);
+                for (id, t) in &s.templates {
+                    println!("    template {id} ({:?}) placeholders: {}", t.kind, t.placeholders.join(", "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn print_problems(plugin_errors: &[String], rejected: &[demo::Rejected]) {
+    for e in plugin_errors {
+        eprintln!("plugin not loaded: {e}");
+    }
+    for r in rejected.iter().take(50) {
+        eprintln!("rejected {r}");
+    }
+    if rejected.len() > 50 {
+        eprintln!("... and {} more rejected lines", rejected.len() - 50);
+    }
+}
+
+/// Progress on stderr: a rewritten line on a terminal, plain periodic lines otherwise.
+fn progress_printer() -> impl FnMut(&RunStats) {
+    let tty = std::io::stderr().is_terminal();
+    move |s: &RunStats| {
+        let rate = s.events_new as f64 / s.elapsed.as_secs_f64().max(1e-9);
+        let line = format!("… {} events, {} replies, {:.0} events/s", s.events_new, s.replies, rate);
+        if tty {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}

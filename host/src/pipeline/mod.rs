@@ -1,0 +1,440 @@
+//! The case lifecycle: event → gate → plugin decision → SMS → reply or timeout → outcome.
+//!
+//! **Architecture invariant:** every step is one store transaction that writes the case,
+//! the decision (with the plugin build that made it), any queued SMS and the audit entries
+//! together. Time is always passed in, never read, so the same code runs on the virtual
+//! clock of a batch run and on the wall clock of a server.
+
+mod apply;
+mod codes;
+mod messages;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::gate::{Gate, Verdict};
+use crate::model::{CaseState, Event, Timestamp};
+use crate::redact::pseudonym;
+use crate::runtime::{CallContext, CaseInput, LoadedPlugin, ReplyInput, Runtime, ServiceSpec};
+use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
+use crate::sms::reply;
+use crate::sms::window::SendingWindow;
+use crate::store::{AuditEntry, Case, Inbound, InboundStatus, MessageKind, Store, Tx};
+
+pub use apply::Stage;
+
+/// Settings the pipeline needs beyond its ports.
+#[derive(Clone)]
+pub struct Settings {
+    pub window: SendingWindow,
+    /// Platform configuration plugins may read (`mci.YEAR`, ...).
+    pub config: Arc<BTreeMap<String, String>>,
+    /// The host's own cap on questions per case, whatever a plugin asks for.
+    pub max_asks: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { window: SendingWindow::default(), config: Arc::new(default_config()), max_asks: 3 }
+    }
+}
+
+/// The platform configuration shipped as the embedded default.
+pub fn default_config() -> BTreeMap<String, String> {
+    [("mci.2024", "3692"), ("mci.2025", "3932"), ("mci.2026", "4325")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+pub struct Pipeline {
+    runtime: Arc<Runtime>,
+    gate: Gate,
+    store: Arc<dyn Store>,
+    gateway: Arc<dyn Gateway>,
+    settings: Settings,
+}
+
+/// What happened to an ingested event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    New {
+        cases: usize,
+    },
+    /// The event id was already stored: nothing was done.
+    Duplicate,
+}
+
+/// What happened to an incoming SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundOutcome {
+    Matched,
+    /// The same message was already taken: nothing was done.
+    Duplicate,
+    Unmatched,
+    Ambiguous,
+}
+
+impl Pipeline {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        gate: Gate,
+        store: Arc<dyn Store>,
+        gateway: Arc<dyn Gateway>,
+        settings: Settings,
+    ) -> Self {
+        Pipeline { runtime, gate, store, gateway, settings }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn context(&self, plugin: &LoadedPlugin, service: &ServiceSpec, now: Timestamp) -> CallContext {
+        CallContext {
+            now,
+            plugin_id: plugin.reference.id.clone(),
+            declared_scopes: Arc::new(service.consent_scopes.clone()),
+            config: self.settings.config.clone(),
+            facts: self.gate.facts(),
+        }
+    }
+
+    /// Take one validated event: one case per subscribed service, each through the gate and
+    /// the plugin, in one transaction. Idempotent on the event id.
+    pub fn ingest(&self, event: &Event, now: Timestamp) -> anyhow::Result<Ingested> {
+        let plugins = self.runtime.active();
+        let mut tx = self.store.begin()?;
+        if !tx.insert_event(event, now)? {
+            return Ok(Ingested::Duplicate);
+        }
+        audit(
+            &mut *tx,
+            now,
+            "host",
+            "event.received",
+            None,
+            serde_json::json!({
+                "event": event.id, "kind": event.kind, "subject": pseudonym(&event.subject),
+            }),
+        )?;
+        let mut cases = 0;
+        for (plugin, service) in plugins.subscribers(&event.kind) {
+            cases += 1;
+            let mut case = Case {
+                id: 0,
+                event_id: event.id.clone(),
+                service: service.id.clone(),
+                agency: service.agency.clone(),
+                state: CaseState::Received,
+                reason: None,
+                ground: None,
+                recipient: None,
+                phone: None,
+                language: None,
+                consent_id: None,
+                reply_code: None,
+                asks: 0,
+                plugin_state: String::new(),
+                offered_at: None,
+                deadline: None,
+                result: None,
+                created_at: now,
+                updated_at: now,
+            };
+            case.id = tx.insert_case(&case)?;
+            audit(
+                &mut *tx,
+                now,
+                "host",
+                "case.received",
+                Some(case.id),
+                serde_json::json!({
+                    "event": event.id, "service": service.id, "agency": service.agency,
+                }),
+            )?;
+            self.decide_on_event(&mut *tx, plugin, service, event, &mut case, now)?;
+            tx.update_case(&case)?;
+        }
+        tx.commit()?;
+        Ok(Ingested::New { cases })
+    }
+
+    fn decide_on_event(
+        &self,
+        tx: &mut dyn Tx,
+        plugin: &LoadedPlugin,
+        service: &ServiceSpec,
+        event: &Event,
+        case: &mut Case,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let occurred = proactive_sdk::time::local_date(event.occurred_at);
+        if occurred < service.effective_from {
+            let reason = format!("the event predates the service's legal basis ({})", service.effective_from);
+            return apply::host_outcome(tx, case, CaseState::Skipped, &reason, now);
+        }
+        match self.gate.check_offer(event, service, now) {
+            Verdict::Stop { reason, recipient, consent_id } => {
+                case.recipient = recipient;
+                case.consent_id = consent_id.clone();
+                audit(
+                    tx,
+                    now,
+                    "gate",
+                    "gate.stop",
+                    Some(case.id),
+                    serde_json::json!({
+                        "reason": reason.as_str(), "consent": consent_id,
+                        "recipient": case.recipient.as_deref().map(pseudonym),
+                    }),
+                )?;
+                apply::host_outcome(tx, case, CaseState::GatedOut, reason.as_str(), now)
+            }
+            Verdict::Pass(pass) => {
+                audit(
+                    tx,
+                    now,
+                    "gate",
+                    "gate.pass",
+                    Some(case.id),
+                    serde_json::json!({
+                        "consent": pass.consent_id, "recipient": pseudonym(&pass.recipient),
+                    }),
+                )?;
+                case.recipient = Some(pass.recipient);
+                case.phone = Some(pass.phone.as_str().to_owned());
+                case.language = Some(pass.language);
+                case.consent_id = Some(pass.consent_id);
+                let ctx = self.context(plugin, service, now);
+                let result = self.runtime.on_event(plugin, service, ctx, event);
+                self.apply(tx, plugin, service, case, Stage::Event, result, now)
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        tx: &mut dyn Tx,
+        plugin: &LoadedPlugin,
+        service: &ServiceSpec,
+        case: &mut Case,
+        stage: Stage,
+        result: Result<crate::model::Decision, crate::runtime::CallFailure>,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        apply::Applier { gate: &self.gate, settings: &self.settings, plugin, service, now }
+            .apply(tx, case, stage, result)
+    }
+
+    /// Hand queued messages whose time has come to the gateway, inside the sending window.
+    pub fn dispatch(&self, now: Timestamp) -> anyhow::Result<usize> {
+        if self.settings.window.next_open(now) != now {
+            return Ok(0);
+        }
+        let due = self.store.due_messages(now, 500)?;
+        let mut sent = 0;
+        for m in due {
+            let case = match m.case_id {
+                Some(id) => self.store.case(id)?,
+                None => None,
+            };
+            let sms = OutgoingSms {
+                message_id: m.id,
+                phone: &m.phone,
+                text: &m.text,
+                parts: m.parts,
+                service: case.as_ref().map(|c| c.service.as_str()),
+                reply_code: match (m.kind, &case) {
+                    (MessageKind::Question, Some(c)) => c.reply_code.as_deref(),
+                    _ => None,
+                },
+                at: now,
+            };
+            let gateway_id = match self.gateway.submit(&sms) {
+                Ok(id) => id,
+                Err(GatewayError::Transient(e)) => {
+                    tracing::warn!(message = m.id, "gateway unavailable, will retry: {e}");
+                    break;
+                }
+                Err(GatewayError::Rejected(e)) => {
+                    tracing::warn!(message = m.id, "gateway rejected a message: {e}");
+                    format!("rejected: {e}")
+                }
+            };
+            let mut tx = self.store.begin()?;
+            tx.mark_sent(m.id, now, &gateway_id)?;
+            audit(
+                &mut *tx,
+                now,
+                "sms",
+                "sms.sent",
+                m.case_id,
+                serde_json::json!({
+                    "message": m.id, "parts": m.parts, "kind": format!("{:?}", m.kind).to_lowercase(),
+                }),
+            )?;
+            if let (MessageKind::Question, Some(mut c)) = (m.kind, case) {
+                if c.state == CaseState::Offered {
+                    let hours = self.runtime.active().service(&c.service).map(|(_, s)| s.reply_window_hours);
+                    c.state = CaseState::AwaitingReply;
+                    c.deadline = Some(now + i64::from(hours.unwrap_or(72)) * 3600);
+                    c.updated_at = now;
+                    tx.update_case(&c)?;
+                }
+            }
+            tx.commit()?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Run `on-timeout` for every case whose reply window has closed.
+    pub fn fire_timers(&self, now: Timestamp) -> anyhow::Result<usize> {
+        let plugins = self.runtime.active();
+        let mut fired = 0;
+        loop {
+            let due = self.store.due_timers(now, 500)?;
+            if due.is_empty() {
+                return Ok(fired);
+            }
+            for mut case in due {
+                // Reads first: the transaction holds the store until it commits.
+                let event = self.store.event(&case.event_id)?;
+                let mut tx = self.store.begin()?;
+                let Some((plugin, service)) = plugins.service(&case.service) else {
+                    apply::host_outcome(
+                        &mut *tx,
+                        &mut case,
+                        CaseState::Failed,
+                        "no active plugin carries the service",
+                        now,
+                    )?;
+                    tx.update_case(&case)?;
+                    tx.commit()?;
+                    continue;
+                };
+                let Some(event) = event else {
+                    anyhow::bail!("case {} refers to a missing event", case.id);
+                };
+                let input = case_input(&case, &event);
+                let result = self.runtime.on_timeout(plugin, service, self.context(plugin, service, now), &input);
+                audit(&mut *tx, now, "host", "case.timeout", Some(case.id), serde_json::json!({}))?;
+                self.apply(&mut *tx, plugin, service, &mut case, Stage::Timeout, result, now)?;
+                tx.update_case(&case)?;
+                tx.commit()?;
+                fired += 1;
+            }
+        }
+    }
+
+    /// Take an incoming SMS: match it to an open case by number and reply code, and let the
+    /// service decide. A reply that matches nothing is stored and answered with help.
+    pub fn on_inbound(&self, raw_phone: &str, text: &str, at: Timestamp) -> anyhow::Result<InboundOutcome> {
+        let reading = reply::read(text);
+        let phone = crate::gate::phone::normalise(raw_phone).ok();
+        let phone_key = phone.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_else(|| raw_phone.to_owned());
+        let open = match &phone {
+            Some(p) => self.store.open_cases_for_phone(p.as_str())?,
+            None => Vec::new(),
+        };
+        let target = match &reading.code {
+            Some(code) => open.iter().find(|c| c.reply_code.as_deref() == Some(code.as_str())),
+            None if open.len() == 1 => open.first(),
+            None => None,
+        };
+        let status = match (target, open.len()) {
+            (Some(_), _) => InboundStatus::Matched,
+            (None, n) if n > 1 && reading.code.is_none() => InboundStatus::Ambiguous,
+            _ => InboundStatus::Unmatched,
+        };
+        let event = match target {
+            Some(c) => self.store.event(&c.event_id)?,
+            None => None,
+        };
+        let mut tx = self.store.begin()?;
+        let Some(inbound_id) = tx.insert_inbound(&Inbound {
+            phone: phone_key.clone(),
+            text: text.to_owned(),
+            received_at: at,
+            answer: reading.answer,
+            case_id: target.map(|c| c.id),
+            status,
+        })?
+        else {
+            return Ok(InboundOutcome::Duplicate);
+        };
+        audit(
+            &mut *tx,
+            at,
+            "sms",
+            "sms.received",
+            target.map(|c| c.id),
+            serde_json::json!({
+                "inbound": inbound_id, "answer": reading.answer, "status": status,
+                "phone": pseudonym(&phone_key),
+            }),
+        )?;
+        let Some(case) = target else {
+            if let Some(p) = &phone {
+                let lang = open.first().and_then(|c| c.language).unwrap_or_default();
+                let codes: Vec<&str> = open.iter().filter_map(|c| c.reply_code.as_deref()).collect();
+                messages::queue_help(&mut *tx, &self.settings, p.as_str(), lang, &codes, at)?;
+            }
+            tx.commit()?;
+            return Ok(if status == InboundStatus::Ambiguous {
+                InboundOutcome::Ambiguous
+            } else {
+                InboundOutcome::Unmatched
+            });
+        };
+        let mut case = case.clone();
+        let plugins = self.runtime.active();
+        let Some((plugin, service)) = plugins.service(&case.service) else {
+            apply::host_outcome(&mut *tx, &mut case, CaseState::Failed, "no active plugin carries the service", at)?;
+            tx.update_case(&case)?;
+            tx.commit()?;
+            return Ok(InboundOutcome::Matched);
+        };
+        let Some(event) = event else {
+            anyhow::bail!("case {} refers to a missing event", case.id);
+        };
+        let input = case_input(&case, &event);
+        let reply_in = ReplyInput { text, answer: reading.answer, received_at: at };
+        let result = self.runtime.on_reply(plugin, service, self.context(plugin, service, at), &input, &reply_in);
+        self.apply(&mut *tx, plugin, service, &mut case, Stage::Reply, result, at)?;
+        tx.update_case(&case)?;
+        tx.commit()?;
+        Ok(InboundOutcome::Matched)
+    }
+
+    /// The earliest time, not before `now`, at which anything is due: a timer, or a queued
+    /// message once the sending window is open.
+    pub fn next_wakeup(&self, now: Timestamp) -> anyhow::Result<Option<Timestamp>> {
+        let message = self.store.next_message()?.map(|t| self.settings.window.next_open(t.max(now)));
+        let timer = self.store.next_timer()?;
+        Ok([message, timer].into_iter().flatten().min())
+    }
+}
+
+fn case_input<'a>(case: &'a Case, event: &'a Event) -> CaseInput<'a> {
+    CaseInput {
+        case_id: case.id,
+        event,
+        state: &case.plugin_state,
+        asks: case.asks,
+        offered_at: case.offered_at.unwrap_or(case.created_at),
+    }
+}
+
+pub(crate) fn audit(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    actor: &str,
+    action: &str,
+    case_id: Option<i64>,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    tx.append_audit(&AuditEntry { at, actor: actor.to_owned(), action: action.to_owned(), case_id, detail })?;
+    Ok(())
+}

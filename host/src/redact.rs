@@ -1,0 +1,80 @@
+//! Keeps personal identifiers out of logs and error texts.
+//!
+//! Two tools: [`redact`] masks anything IIN- or phone-shaped in free text that did not come
+//! from us (plugin log lines, trap messages), and [`pseudonym`] gives a stable, non-reversible
+//! handle for a person when an operator needs to correlate lines.
+
+use sha2::{Digest, Sha256};
+
+/// Replace every run of 10 or more digits (IINs, BINs, phone numbers, possibly written with
+/// spaces, dashes, dots or brackets between digit groups) with `[redacted]`.
+pub fn redact(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() || (chars[i] == '+' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())) {
+            // Extend over digits and the separators people put between digit groups.
+            let mut j = i;
+            let mut digits = 0;
+            let mut last_digit_end = i;
+            while j < chars.len() {
+                let c = chars[j];
+                if c.is_ascii_digit() {
+                    digits += 1;
+                    last_digit_end = j + 1;
+                } else if !(c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '+') {
+                    break;
+                }
+                j += 1;
+            }
+            if digits >= 10 {
+                out.push_str("[redacted]");
+                i = last_digit_end;
+                continue;
+            }
+            out.extend(&chars[i..last_digit_end.max(i + 1)]);
+            i = last_digit_end.max(i + 1);
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A short stable pseudonym for a personal identifier, for correlating log lines. Keyed
+/// hashing of what enters the audit log is a separate concern (see [`crate::audit`]).
+pub fn pseudonym(id: &str) -> String {
+    let digest = Sha256::digest(format!("proactive-log:{id}").as_bytes());
+    format!("p-{}", &hex::encode(digest)[..10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(input: &str, expected: &str) {
+        assert_eq!(redact(input), expected);
+    }
+
+    #[test]
+    fn masks_identifiers_and_keeps_the_rest() {
+        check("IIN 900101400123 missing", "IIN [redacted] missing");
+        check("call +7 701 123 45 67 now", "call [redacted] now");
+        check("8 (701) 123-45-67", "[redacted]");
+        check("reply code 4821 for case 17", "reply code 4821 for case 17");
+        check("87011234567,900101400123", "[redacted],[redacted]");
+        check("amount 164350 ₸", "amount 164350 ₸");
+        check("", "");
+        check("ИИН: 900101400123.", "ИИН: [redacted].");
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_and_do_not_contain_the_input() {
+        assert_eq!(pseudonym("900101400123"), pseudonym("900101400123"));
+        assert_ne!(pseudonym("900101400123"), pseudonym("900101400124"));
+        assert!(!pseudonym("900101400123").contains("900101400123"));
+    }
+}

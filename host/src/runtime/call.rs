@@ -1,0 +1,255 @@
+//! One plugin call: a fresh store and instance, the host imports, and the limits.
+//!
+//! A trap, a limit hit or an invalid decision becomes a [`CallFailure`] for that call only;
+//! the engine, the pool and every other plugin carry on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, AgencyPlugin, host};
+use super::{LoadedPlugin, Runtime};
+use crate::model::Timestamp;
+use crate::redact::redact;
+
+/// Why the host withheld a fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactDenied {
+    NoConsent,
+}
+
+/// Where the runtime reads registry facts for a plugin. The gate implements it: it checks
+/// the person's consent for the scope before it looks anything up.
+pub trait FactSource: Send + Sync {
+    fn fact(&self, person: &str, scope: &str, key: &str, at: Timestamp) -> Result<Option<String>, FactDenied>;
+}
+
+/// What a call may see: the clock, configuration, and consented facts.
+#[derive(Clone)]
+pub struct CallContext {
+    pub now: Timestamp,
+    pub plugin_id: String,
+    pub declared_scopes: Arc<Vec<String>>,
+    pub config: Arc<BTreeMap<String, String>>,
+    pub facts: Arc<dyn FactSource>,
+}
+
+/// Why a call produced no decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallFailure {
+    #[error("CPU budget exhausted (fuel)")]
+    CpuLimit,
+    #[error("memory limit reached")]
+    MemoryLimit,
+    #[error("wasm stack overflow")]
+    StackOverflow,
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    #[error("plugin abused a host import: {0}")]
+    HostAbuse(String),
+    #[error("invalid decision: {0}")]
+    InvalidDecision(String),
+    #[error("instantiation failed: {0}")]
+    Instantiate(String),
+}
+
+impl CallFailure {
+    /// A short label for metrics and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallFailure::CpuLimit => "cpu-limit",
+            CallFailure::MemoryLimit => "memory-limit",
+            CallFailure::StackOverflow => "stack-overflow",
+            CallFailure::Trap(_) => "trap",
+            CallFailure::HostAbuse(_) => "host-abuse",
+            CallFailure::InvalidDecision(_) => "invalid-decision",
+            CallFailure::Instantiate(_) => "instantiate",
+        }
+    }
+
+    /// Whether the failure came from a resource limit rather than the logic itself.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, CallFailure::CpuLimit | CallFailure::MemoryLimit | CallFailure::StackOverflow)
+    }
+}
+
+/// The store's data for one call.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    ctx: Option<CallContext>,
+    log_calls: u32,
+    host_calls: u32,
+    max_log_calls: u32,
+    max_host_calls: u32,
+}
+
+impl CallState {
+    fn new(ctx: Option<CallContext>, runtime: &Runtime) -> Self {
+        let limits = runtime.limits();
+        CallState {
+            // No preopens, no environment, no arguments, no inherited stdio, no sockets:
+            // the builder's defaults grant nothing.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .instances(16)
+                .tables(16)
+                .memories(8)
+                .table_elements(100_000)
+                .trap_on_grow_failure(true)
+                .build(),
+            ctx,
+            log_calls: 0,
+            host_calls: 0,
+            max_log_calls: limits.max_log_calls,
+            max_host_calls: limits.max_host_calls,
+        }
+    }
+
+    fn call_ctx(&self) -> wasmtime::Result<&CallContext> {
+        self.ctx.as_ref().ok_or_else(|| wasmtime::Error::msg("host imports are unavailable while loading"))
+    }
+
+    fn count_host_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        if self.host_calls > self.max_host_calls {
+            return Err(wasmtime::Error::msg(HostAbuse(format!("more than {} host calls", self.max_host_calls))));
+        }
+        Ok(())
+    }
+}
+
+/// Marks an error raised by a host import on purpose, so it classifies as abuse.
+#[derive(Debug)]
+struct HostAbuse(String);
+
+impl std::fmt::Display for HostAbuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostAbuse {}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+const MAX_LOG_BYTES: usize = 1024;
+const MAX_ARG_BYTES: usize = 256;
+
+impl host::Host for CallState {
+    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        self.log_calls += 1;
+        if self.log_calls > self.max_log_calls {
+            return Err(wasmtime::Error::msg(HostAbuse(format!("more than {} log calls", self.max_log_calls))));
+        }
+        let plugin = self.call_ctx().map(|c| c.plugin_id.clone()).unwrap_or_default();
+        let mut text = redact(&message);
+        if text.len() > MAX_LOG_BYTES {
+            let cut = (0..=MAX_LOG_BYTES).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            text.truncate(cut);
+            text.push('…');
+        }
+        match level {
+            host::Level::Debug => tracing::debug!(target: "plugin", %plugin, "{text}"),
+            host::Level::Info => tracing::info!(target: "plugin", %plugin, "{text}"),
+            host::Level::Warn => tracing::warn!(target: "plugin", %plugin, "{text}"),
+            host::Level::Error => tracing::error!(target: "plugin", %plugin, "{text}"),
+        }
+        Ok(())
+    }
+
+    fn now(&mut self) -> wasmtime::Result<i64> {
+        Ok(self.call_ctx()?.now)
+    }
+
+    fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        self.count_host_call()?;
+        Ok(self.call_ctx()?.config.get(&key).cloned())
+    }
+
+    fn fact(
+        &mut self,
+        person: String,
+        scope: String,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, host::FactError>> {
+        self.count_host_call()?;
+        if person.len() > MAX_ARG_BYTES || scope.len() > MAX_ARG_BYTES || key.len() > MAX_ARG_BYTES {
+            return Err(wasmtime::Error::msg(HostAbuse("oversized fact arguments".into())));
+        }
+        let ctx = self.call_ctx()?;
+        if !ctx.declared_scopes.iter().any(|s| *s == scope) {
+            return Ok(Err(host::FactError::UndeclaredScope));
+        }
+        Ok(match ctx.facts.fact(&person, &scope, &key, ctx.now) {
+            Ok(v) => Ok(v),
+            Err(FactDenied::NoConsent) => Err(host::FactError::NoConsent),
+        })
+    }
+}
+
+impl bindings::types::Host for CallState {}
+
+pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    AgencyPlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// Run `f` against a fresh instance of `plugin` with the call's budget.
+pub(super) fn run<R>(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    ctx: CallContext,
+    f: impl FnOnce(&AgencyPlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+) -> Result<R, CallFailure> {
+    run_pre(runtime, &plugin.pre, Some(ctx), f)
+}
+
+pub(super) fn run_pre<R>(
+    runtime: &Runtime,
+    pre: &bindings::AgencyPluginPre<CallState>,
+    ctx: Option<CallContext>,
+    f: impl FnOnce(&AgencyPlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+) -> Result<R, CallFailure> {
+    let mut store = Store::new(runtime.engine(), CallState::new(ctx, runtime));
+    store.limiter(|s| &mut s.limits);
+    store.set_fuel(runtime.limits().fuel).map_err(|e| CallFailure::Instantiate(first_line(&e)))?;
+    let instance = pre.instantiate(&mut store).map_err(classify)?;
+    f(&instance, &mut store).map_err(classify)
+}
+
+fn classify(err: wasmtime::Error) -> CallFailure {
+    if let Some(abuse) = err.downcast_ref::<HostAbuse>() {
+        return CallFailure::HostAbuse(abuse.0.clone());
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => CallFailure::CpuLimit,
+            Trap::StackOverflow => CallFailure::StackOverflow,
+            other => CallFailure::Trap(other.to_string()),
+        };
+    }
+    let text = format!("{err:#}");
+    if text.contains("forcing trap when growing") || text.contains("forcing a memory growth failure") {
+        return CallFailure::MemoryLimit;
+    }
+    CallFailure::Trap(first_line(&err))
+}
+
+fn first_line(err: &wasmtime::Error) -> String {
+    let text = err.to_string();
+    let line = text.lines().next().unwrap_or("").to_owned();
+    redact(&line)
+}

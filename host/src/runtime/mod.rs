@@ -1,0 +1,225 @@
+//! The sandbox: loads agency components, validates them, and runs each call in a fresh,
+//! limited instance.
+//!
+//! **Architecture invariant:** the runtime knows nothing about SQL, SMS or the gate's
+//! registries. It gets facts through [`FactSource`] and hands back validated
+//! [`crate::model::Decision`]s; everything with side effects happens in the pipeline.
+
+mod bindings;
+mod call;
+mod limits;
+mod loader;
+mod manifest;
+
+pub use call::{CallContext, CallFailure, FactDenied, FactSource};
+pub use limits::Limits;
+pub use loader::{LoadError, LoadReport};
+pub use manifest::{ManifestError, ServiceSpec, TemplateSpec};
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::model::{Decision, Event, PluginRef, Timestamp};
+use bindings::AgencyPluginPre;
+use call::CallState;
+
+/// One loaded, validated component: a pre-linked instance template plus what it declared.
+pub struct LoadedPlugin {
+    pub reference: PluginRef,
+    pub services: Vec<ServiceSpec>,
+    pre: AgencyPluginPre<CallState>,
+}
+
+impl LoadedPlugin {
+    pub fn service(&self, id: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.id == id)
+    }
+}
+
+/// The engine, the linker, and the set of active plugins.
+///
+/// The active set sits behind an `Arc` swap so that a reload (a later issue) replaces it
+/// atomically while calls already running keep the plugin they started with.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: Limits,
+    active: RwLock<Arc<PluginSet>>,
+}
+
+/// The active plugins, indexed by service id.
+#[derive(Default)]
+pub struct PluginSet {
+    by_service: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+impl PluginSet {
+    /// The plugin that carries a service, with that service's spec.
+    pub fn service(&self, id: &str) -> Option<(&Arc<LoadedPlugin>, &ServiceSpec)> {
+        let plugin = self.by_service.get(id)?;
+        Some((plugin, plugin.service(id)?))
+    }
+
+    /// Services subscribed to an event kind, in service-id order (deterministic fan-out).
+    pub fn subscribers<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<LoadedPlugin>, &'a ServiceSpec)> + 'a {
+        self.by_service
+            .iter()
+            .filter_map(move |(id, p)| p.service(id).map(|s| (p, s)))
+            .filter(move |(_, s)| s.subscribes.iter().any(|k| k == kind))
+    }
+
+    pub fn services(&self) -> impl Iterator<Item = (&Arc<LoadedPlugin>, &ServiceSpec)> {
+        self.by_service.iter().filter_map(|(id, p)| p.service(id).map(|s| (p, s)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_service.is_empty()
+    }
+}
+
+impl Runtime {
+    pub fn new(limits: Limits) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        config.max_wasm_stack(limits.max_stack_bytes);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.pool_instances);
+        pool.total_core_instances(limits.pool_instances * 8);
+        pool.total_memories(limits.pool_instances * 2);
+        pool.total_tables(limits.pool_instances * 4);
+        pool.max_memory_size(limits.max_memory_bytes);
+        pool.max_memories_per_component(4);
+        pool.max_tables_per_component(8);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
+        let linker = call::linker(&engine).map_err(|e| anyhow::anyhow!("linking the host imports: {e:#}"))?;
+        Ok(Runtime { engine, linker, limits, active: RwLock::new(Arc::new(PluginSet::default())) })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The active plugins. Hold the `Arc` for the duration of a piece of work.
+    pub fn active(&self) -> Arc<PluginSet> {
+        self.active.read().expect("plugin set lock poisoned").clone()
+    }
+
+    /// Compile and validate one component. Nothing changes in the active set.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        loader::load(self, name, bytes)
+    }
+
+    /// Make `plugins` the active set. Two plugins may not carry the same service: the
+    /// later one is refused and reported.
+    pub fn activate(&self, plugins: Vec<LoadedPlugin>) -> Vec<LoadError> {
+        let mut set = PluginSet::default();
+        let mut errors = Vec::new();
+        for plugin in plugins {
+            let plugin = Arc::new(plugin);
+            if let Some(dup) = plugin.services.iter().find(|s| set.by_service.contains_key(&s.id)) {
+                errors.push(LoadError::new(
+                    &plugin.reference.id,
+                    loader::LoadErrorKind::DuplicateService(dup.id.clone()),
+                ));
+                continue;
+            }
+            for s in &plugin.services {
+                set.by_service.insert(s.id.clone(), plugin.clone());
+            }
+        }
+        *self.active.write().expect("plugin set lock poisoned") = Arc::new(set);
+        errors
+    }
+
+    /// Load every `*.wasm` in a folder (through a capability handle, so names cannot
+    /// escape it) and activate the ones that validate.
+    pub fn load_dir(&self, dir: &std::path::Path) -> anyhow::Result<LoadReport> {
+        let mut report = loader::load_dir(self, dir)?;
+        let loaded = std::mem::take(&mut report.loaded);
+        let refs: Vec<PluginRef> = loaded.iter().map(|p| p.reference.clone()).collect();
+        let dup_errors = self.activate(loaded);
+        report.active = refs.into_iter().filter(|r| !dup_errors.iter().any(|e| e.file == r.id)).collect();
+        report.errors.extend(dup_errors);
+        Ok(report)
+    }
+
+    pub fn on_event(
+        &self,
+        plugin: &LoadedPlugin,
+        service: &ServiceSpec,
+        ctx: CallContext,
+        event: &Event,
+    ) -> Result<Decision, CallFailure> {
+        let ev = bindings::to_wit_event(event);
+        let raw = call::run(self, plugin, ctx, |p, store| {
+            p.kz_gov_proactive_service().call_on_event(store, &service.id, &ev)
+        })?;
+        bindings::decision_from_wit(raw, service, bindings::Stage::Event)
+    }
+
+    pub fn on_reply(
+        &self,
+        plugin: &LoadedPlugin,
+        service: &ServiceSpec,
+        ctx: CallContext,
+        case: &CaseInput<'_>,
+        reply: &ReplyInput<'_>,
+    ) -> Result<Decision, CallFailure> {
+        let view = bindings::to_wit_case(case);
+        let r = bindings::to_wit_reply(reply);
+        let raw = call::run(self, plugin, ctx, |p, store| {
+            p.kz_gov_proactive_service().call_on_reply(store, &service.id, &view, &r)
+        })?;
+        bindings::decision_from_wit(raw, service, bindings::Stage::Reply)
+    }
+
+    pub fn on_timeout(
+        &self,
+        plugin: &LoadedPlugin,
+        service: &ServiceSpec,
+        ctx: CallContext,
+        case: &CaseInput<'_>,
+    ) -> Result<Decision, CallFailure> {
+        let view = bindings::to_wit_case(case);
+        let raw = call::run(self, plugin, ctx, |p, store| {
+            p.kz_gov_proactive_service().call_on_timeout(store, &service.id, &view)
+        })?;
+        bindings::decision_from_wit(raw, service, bindings::Stage::Timeout)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<CallState> {
+        &self.linker
+    }
+
+    pub(crate) fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+        Component::new(&self.engine, bytes)
+    }
+}
+
+/// What a plugin sees of an open case.
+pub struct CaseInput<'a> {
+    pub case_id: i64,
+    pub event: &'a Event,
+    pub state: &'a str,
+    pub asks: u32,
+    pub offered_at: Timestamp,
+}
+
+/// A citizen's reply as the host read it.
+pub struct ReplyInput<'a> {
+    pub text: &'a str,
+    pub answer: crate::sms::reply::Answer,
+    pub received_at: Timestamp,
+}

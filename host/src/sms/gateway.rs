@@ -1,0 +1,35 @@
+//! The port to whatever delivers SMS: the simulated network inside the process, an SMSC over
+//! SMPP, or an aggregator's HTTP API.
+
+use crate::model::Timestamp;
+
+/// One message handed to the gateway.
+#[derive(Debug, Clone)]
+pub struct OutgoingSms<'a> {
+    /// The outbox id: gateways use it to deduplicate resubmissions.
+    pub message_id: i64,
+    /// E.164.
+    pub phone: &'a str,
+    pub text: &'a str,
+    pub parts: u32,
+    /// The service the message belongs to, if any (for routing and simulation only).
+    pub service: Option<&'a str>,
+    /// The reply code a question carries (for simulation only).
+    pub reply_code: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// Try again later; nothing was sent.
+    #[error("gateway temporarily unavailable: {0}")]
+    Transient(String),
+    /// The gateway will never take this message.
+    #[error("gateway rejected the message: {0}")]
+    Rejected(String),
+}
+
+pub trait Gateway: Send + Sync {
+    /// Hand a message over; returns the gateway's id for it.
+    fn submit(&self, sms: &OutgoingSms<'_>) -> Result<String, GatewayError>;
+}

@@ -1,0 +1,9 @@
+//! SMS: encoding and segment counting, templates, the sending window, reply reading, and
+//! the gateway port with its embedded simulated network.
+
+pub mod encoding;
+pub mod gateway;
+pub mod reply;
+pub mod sim;
+pub mod template;
+pub mod window;

@@ -1,0 +1,188 @@
+//! Durable state: events, cases, decisions, the SMS outbox, replies, timers and the audit
+//! chain.
+//!
+//! The store is a port: SQLite is the embedded default ([`sqlite::SqliteStore`]) and a
+//! shared PostgreSQL store implements the same trait. All writes for one step of the
+//! pipeline happen inside one [`Tx`], so a crash leaves either the whole step or none of it.
+
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{CaseState, Event, Language, PluginRef, Timestamp};
+use crate::sms::reply::Answer;
+
+pub type CaseId = i64;
+
+/// A case: one service's handling of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: CaseId,
+    pub event_id: String,
+    pub service: String,
+    pub agency: String,
+    pub state: CaseState,
+    /// Skip reason, gate reason, or failure reason, by state.
+    pub reason: Option<String>,
+    /// The legal ground of a refusal.
+    pub ground: Option<String>,
+    pub recipient: Option<String>,
+    pub phone: Option<String>,
+    pub language: Option<Language>,
+    pub consent_id: Option<String>,
+    pub reply_code: Option<String>,
+    pub asks: u32,
+    pub plugin_state: String,
+    pub offered_at: Option<Timestamp>,
+    /// When the reply window closes (set once the offer SMS is sent).
+    pub deadline: Option<Timestamp>,
+    /// What was provided (JSON), for provided cases.
+    pub result: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One decision on a case, with the plugin build that made it.
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    pub case_id: CaseId,
+    pub at: Timestamp,
+    /// `event`, `reply`, `timeout`, or `host` for the host's own decisions.
+    pub stage: &'static str,
+    pub plugin: Option<PluginRef>,
+    pub decision: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageState {
+    Queued,
+    Sent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageKind {
+    Question,
+    Notice,
+    /// The host's help text for a reply it could not match.
+    Help,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub case_id: Option<CaseId>,
+    pub kind: MessageKind,
+    pub phone: String,
+    pub text: String,
+    pub parts: u32,
+    pub not_before: Timestamp,
+    pub state: MessageState,
+    pub queued_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub case_id: Option<CaseId>,
+    pub kind: MessageKind,
+    pub phone: String,
+    pub text: String,
+    pub parts: u32,
+    pub not_before: Timestamp,
+}
+
+/// How an incoming SMS was matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InboundStatus {
+    Matched,
+    /// No open case for the number, or a code that names none of its cases.
+    Unmatched,
+    /// Several open cases and no code to choose between them.
+    Ambiguous,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub phone: String,
+    pub text: String,
+    pub received_at: Timestamp,
+    pub answer: Answer,
+    pub case_id: Option<CaseId>,
+    pub status: InboundStatus,
+}
+
+/// One audit entry before it is chained.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub case_id: Option<CaseId>,
+    pub detail: serde_json::Value,
+}
+
+/// A stored, chained audit row.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub entry_json: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Counts for the report, grouped by service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceCounts {
+    pub cases: u64,
+    /// Cases that got an offer (whatever happened next).
+    pub offers: u64,
+    pub by_state: std::collections::BTreeMap<String, u64>,
+    pub by_reason: std::collections::BTreeMap<(String, String), u64>,
+    pub messages: u64,
+    pub parts: u64,
+}
+
+/// The store port.
+pub trait Store: Send + Sync {
+    /// Start an atomic unit of work. Dropping it without `commit` rolls back.
+    fn begin(&self) -> anyhow::Result<Box<dyn Tx + '_>>;
+
+    fn case(&self, id: CaseId) -> anyhow::Result<Option<Case>>;
+    fn cases(&self) -> anyhow::Result<Vec<Case>>;
+    /// Open cases whose reply window has closed by `now`.
+    fn due_timers(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<Case>>;
+    fn next_timer(&self) -> anyhow::Result<Option<Timestamp>>;
+    fn due_messages(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxMessage>>;
+    fn next_message(&self) -> anyhow::Result<Option<Timestamp>>;
+    fn open_cases_for_phone(&self, phone: &str) -> anyhow::Result<Vec<Case>>;
+    fn event(&self, id: &str) -> anyhow::Result<Option<Event>>;
+    fn decisions(&self, case: CaseId) -> anyhow::Result<Vec<DecisionRecord>>;
+    fn counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, ServiceCounts>>;
+    fn audit_rows(&self, after_seq: i64, limit: usize) -> anyhow::Result<Vec<AuditRow>>;
+    fn message_count(&self) -> anyhow::Result<u64>;
+    fn inbound_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>>;
+}
+
+/// Writes inside one transaction.
+pub trait Tx {
+    /// Record an event; false if its id is already stored (the caller then does nothing).
+    fn insert_event(&mut self, event: &Event, received_at: Timestamp) -> anyhow::Result<bool>;
+    fn insert_case(&mut self, case: &Case) -> anyhow::Result<CaseId>;
+    fn update_case(&mut self, case: &Case) -> anyhow::Result<()>;
+    fn record_decision(&mut self, d: &DecisionRecord) -> anyhow::Result<()>;
+    fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64>;
+    fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_id: &str) -> anyhow::Result<()>;
+    /// Store an incoming SMS; `None` if the same message (number, time, text) is already
+    /// stored, so replaying a replies file changes nothing.
+    fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>>;
+    /// Reply codes in use by open cases for a phone.
+    fn codes_in_use(&mut self, phone: &str) -> anyhow::Result<Vec<String>>;
+    /// Append to the audit chain; returns the entry's sequence number.
+    fn append_audit(&mut self, entry: &AuditEntry) -> anyhow::Result<i64>;
+    fn commit(self: Box<Self>) -> anyhow::Result<()>;
+}

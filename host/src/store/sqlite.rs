@@ -1,0 +1,506 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! One connection behind a mutex: SQLite serialises writers anyway, and a single writer
+//! with batched transactions is faster than contending ones. Statements are cached.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{
+    AuditEntry, AuditRow, Case, CaseId, DecisionRecord, Inbound, MessageKind, MessageState, NewMessage, OutboxMessage,
+    ServiceCounts, Store, Tx,
+};
+use crate::audit;
+use crate::model::{CaseState, Event, Language, Timestamp};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES events(id),
+    service TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    ground TEXT,
+    recipient TEXT,
+    phone TEXT,
+    language TEXT,
+    consent_id TEXT,
+    reply_code TEXT,
+    asks INTEGER NOT NULL DEFAULT 0,
+    plugin_state TEXT NOT NULL DEFAULT '',
+    offered_at INTEGER,
+    deadline INTEGER,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (event_id, service)
+);
+CREATE INDEX IF NOT EXISTS cases_timer ON cases (deadline) WHERE state = 'awaiting-reply';
+CREATE INDEX IF NOT EXISTS cases_phone ON cases (phone) WHERE state IN ('offered', 'awaiting-reply');
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    at INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    plugin_id TEXT,
+    plugin_version TEXT,
+    plugin_hash TEXT,
+    decision TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_case ON decisions (case_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER REFERENCES cases(id),
+    kind TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    parts INTEGER NOT NULL,
+    not_before INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    queued_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    gateway_id TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (not_before) WHERE state = 'queued';
+CREATE TABLE IF NOT EXISTS inbound (
+    id INTEGER PRIMARY KEY,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    answer TEXT NOT NULL,
+    case_id INTEGER REFERENCES cases(id),
+    status TEXT NOT NULL,
+    UNIQUE (phone, received_at, text)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    entry TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"#;
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path).with_context(|| format!("opening the store {}", path.display()))?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> anyhow::Result<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
+        // the last transactions, never corrupt the file.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA).context("creating the schema")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const CASE_COLUMNS: &str = "id, event_id, service, agency, state, reason, ground, recipient, phone, language, \
+     consent_id, reply_code, asks, plugin_state, offered_at, deadline, result, created_at, updated_at";
+
+fn case_from_row(r: &Row<'_>) -> rusqlite::Result<Case> {
+    let state: String = r.get(4)?;
+    let language: Option<String> = r.get(9)?;
+    Ok(Case {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        service: r.get(2)?,
+        agency: r.get(3)?,
+        state: CaseState::parse(&state).unwrap_or(CaseState::Failed),
+        reason: r.get(5)?,
+        ground: r.get(6)?,
+        recipient: r.get(7)?,
+        phone: r.get(8)?,
+        language: language.as_deref().and_then(Language::parse),
+        consent_id: r.get(10)?,
+        reply_code: r.get(11)?,
+        asks: r.get(12)?,
+        plugin_state: r.get(13)?,
+        offered_at: r.get(14)?,
+        deadline: r.get(15)?,
+        result: r.get(16)?,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+    })
+}
+
+fn kind_str(k: MessageKind) -> &'static str {
+    match k {
+        MessageKind::Question => "question",
+        MessageKind::Notice => "notice",
+        MessageKind::Help => "help",
+    }
+}
+
+fn kind_parse(s: &str) -> MessageKind {
+    match s {
+        "question" => MessageKind::Question,
+        "notice" => MessageKind::Notice,
+        _ => MessageKind::Help,
+    }
+}
+
+fn json_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+impl Store for SqliteStore {
+    fn begin(&self) -> anyhow::Result<Box<dyn Tx + '_>> {
+        let conn = self.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Box::new(SqliteTx { conn, open: true }))
+    }
+
+    fn case(&self, id: CaseId) -> anyhow::Result<Option<Case>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1"))?;
+        Ok(st.query_row([id], case_from_row).optional()?)
+    }
+
+    fn cases(&self) -> anyhow::Result<Vec<Case>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!("SELECT {CASE_COLUMNS} FROM cases ORDER BY id"))?;
+        let rows = st.query_map([], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn due_timers(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<Case>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE state = 'awaiting-reply' AND deadline <= ?1 \
+             ORDER BY deadline, id LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![now, limit as i64], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_timer(&self) -> anyhow::Result<Option<Timestamp>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT MIN(deadline) FROM cases WHERE state = 'awaiting-reply'")?;
+        Ok(st.query_row([], |r| r.get(0))?)
+    }
+
+    fn due_messages(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxMessage>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT id, case_id, kind, phone, text, parts, not_before, queued_at FROM outbox \
+             WHERE state = 'queued' AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![now, limit as i64], |r| {
+            let kind: String = r.get(2)?;
+            Ok(OutboxMessage {
+                id: r.get(0)?,
+                case_id: r.get(1)?,
+                kind: kind_parse(&kind),
+                phone: r.get(3)?,
+                text: r.get(4)?,
+                parts: r.get(5)?,
+                not_before: r.get(6)?,
+                state: MessageState::Queued,
+                queued_at: r.get(7)?,
+                sent_at: None,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_message(&self) -> anyhow::Result<Option<Timestamp>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT MIN(not_before) FROM outbox WHERE state = 'queued'")?;
+        Ok(st.query_row([], |r| r.get(0))?)
+    }
+
+    fn open_cases_for_phone(&self, phone: &str) -> anyhow::Result<Vec<Case>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE phone = ?1 AND state IN ('offered', 'awaiting-reply') ORDER BY id"
+        ))?;
+        let rows = st.query_map([phone], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn event(&self, id: &str) -> anyhow::Result<Option<Event>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT body FROM events WHERE id = ?1")?;
+        let body: Option<String> = st.query_row([id], |r| r.get(0)).optional()?;
+        body.map(|b| serde_json::from_str(&b).context("stored event is not valid JSON")).transpose()
+    }
+
+    fn decisions(&self, case: CaseId) -> anyhow::Result<Vec<DecisionRecord>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT at, stage, plugin_id, plugin_version, plugin_hash, decision, detail FROM decisions \
+             WHERE case_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([case], |r| {
+            let stage: String = r.get(1)?;
+            let id: Option<String> = r.get(2)?;
+            let plugin = match id {
+                Some(id) => Some(crate::model::PluginRef { id, version: r.get(3)?, hash: r.get(4)? }),
+                None => None,
+            };
+            Ok(DecisionRecord {
+                case_id: case,
+                at: r.get(0)?,
+                stage: match stage.as_str() {
+                    "event" => "event",
+                    "reply" => "reply",
+                    "timeout" => "timeout",
+                    _ => "host",
+                },
+                plugin,
+                decision: r.get(5)?,
+                detail: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn counts(&self) -> anyhow::Result<BTreeMap<String, ServiceCounts>> {
+        let conn = self.conn();
+        let mut out: BTreeMap<String, ServiceCounts> = BTreeMap::new();
+        let mut st = conn.prepare_cached(
+            "SELECT service, state, COALESCE(ground, reason, ''), COUNT(*) FROM cases GROUP BY 1, 2, 3",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        for row in rows {
+            let (service, state, reason, n) = row?;
+            let c = out.entry(service).or_default();
+            c.cases += n as u64;
+            *c.by_state.entry(state.clone()).or_default() += n as u64;
+            *c.by_reason.entry((state, reason)).or_default() += n as u64;
+        }
+        let mut st = conn.prepare_cached(
+            "SELECT c.service, COUNT(DISTINCT d.case_id) FROM decisions d JOIN cases c ON c.id = d.case_id \
+             WHERE d.decision = 'offer' GROUP BY 1",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (service, n) = row?;
+            out.entry(service).or_default().offers = n as u64;
+        }
+        let mut st = conn.prepare_cached(
+            "SELECT c.service, COUNT(*), SUM(o.parts) FROM outbox o JOIN cases c ON c.id = o.case_id \
+             WHERE o.state = 'sent' GROUP BY 1",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        for row in rows {
+            let (service, n, parts) = row?;
+            let c = out.entry(service).or_default();
+            c.messages = n as u64;
+            c.parts = parts as u64;
+        }
+        Ok(out)
+    }
+
+    fn audit_rows(&self, after_seq: i64, limit: usize) -> anyhow::Result<Vec<AuditRow>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT seq, entry, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = st.query_map(params![after_seq, limit as i64], |r| {
+            Ok(AuditRow { seq: r.get(0)?, entry_json: r.get(1)?, prev_hash: r.get(2)?, hash: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn message_count(&self) -> anyhow::Result<u64> {
+        let conn = self.conn();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn inbound_counts(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT status, COUNT(*) FROM inbound GROUP BY 1")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (k, n) = row?;
+            out.insert(k, n as u64);
+        }
+        Ok(out)
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+    open: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn insert_event(&mut self, event: &Event, received_at: Timestamp) -> anyhow::Result<bool> {
+        let body = serde_json::to_string(event)?;
+        let n = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO events (id, kind, body, received_at) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![event.id, event.kind, body, received_at])?;
+        Ok(n == 1)
+    }
+
+    fn insert_case(&mut self, c: &Case) -> anyhow::Result<CaseId> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO cases (event_id, service, agency, state, reason, ground, recipient, phone, language, \
+                 consent_id, reply_code, asks, plugin_state, offered_at, deadline, result, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )?
+            .execute(params![
+                c.event_id,
+                c.service,
+                c.agency,
+                c.state.as_str(),
+                c.reason,
+                c.ground,
+                c.recipient,
+                c.phone,
+                c.language.map(Language::as_str),
+                c.consent_id,
+                c.reply_code,
+                c.asks,
+                c.plugin_state,
+                c.offered_at,
+                c.deadline,
+                c.result,
+                c.created_at,
+                c.updated_at
+            ])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_case(&mut self, c: &Case) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE cases SET state = ?2, reason = ?3, ground = ?4, recipient = ?5, phone = ?6, language = ?7, \
+                 consent_id = ?8, reply_code = ?9, asks = ?10, plugin_state = ?11, offered_at = ?12, deadline = ?13, \
+                 result = ?14, updated_at = ?15 WHERE id = ?1",
+            )?
+            .execute(params![
+                c.id,
+                c.state.as_str(),
+                c.reason,
+                c.ground,
+                c.recipient,
+                c.phone,
+                c.language.map(Language::as_str),
+                c.consent_id,
+                c.reply_code,
+                c.asks,
+                c.plugin_state,
+                c.offered_at,
+                c.deadline,
+                c.result,
+                c.updated_at
+            ])?;
+        Ok(())
+    }
+
+    fn record_decision(&mut self, d: &DecisionRecord) -> anyhow::Result<()> {
+        let (id, version, hash) = match &d.plugin {
+            Some(p) => (Some(&p.id), Some(&p.version), Some(&p.hash)),
+            None => (None, None, None),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO decisions (case_id, at, stage, plugin_id, plugin_version, plugin_hash, decision, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![d.case_id, d.at, d.stage, id, version, hash, d.decision, d.detail])?;
+        Ok(())
+    }
+
+    fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (case_id, kind, phone, text, parts, not_before, state, queued_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?6)",
+            )?
+            .execute(params![m.case_id, kind_str(m.kind), m.phone, m.text, m.parts, m.not_before])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_id: &str) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE outbox SET state = 'sent', sent_at = ?2, gateway_id = ?3 WHERE id = ?1")?
+            .execute(params![message, at, gateway_id])?;
+        Ok(())
+    }
+
+    fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO inbound (phone, text, received_at, answer, case_id, status) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![m.phone, m.text, m.received_at, json_str(&m.answer), m.case_id, json_str(&m.status)])?;
+        Ok((n == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    fn codes_in_use(&mut self, phone: &str) -> anyhow::Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT reply_code FROM cases WHERE phone = ?1 AND state IN ('offered', 'awaiting-reply') \
+             AND reply_code IS NOT NULL",
+        )?;
+        let rows = st.query_map([phone], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn append_audit(&mut self, entry: &AuditEntry) -> anyhow::Result<i64> {
+        let (seq, prev): (i64, String) = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, audit::GENESIS.to_owned()));
+        let json = audit::canonical(entry);
+        let hash = audit::chain_hash(&prev, &json);
+        self.conn
+            .prepare_cached("INSERT INTO audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![seq + 1, json, prev, hash])?;
+        Ok(seq + 1)
+    }
+
+    fn commit(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! `cargo xtask`: the project's command runner (the rust-analyzer convention).
+//!
+//! - `cargo xtask demo [ARGS]`: build the plugins to wasm, then run `proactive demo`.
+//! - `cargo xtask test`: build the plugins, then run every test in the workspace.
+//! - `cargo xtask plugins`: only build the plugins into `target/plugins/`.
+//!
+//! Everything a fresh machine needs beyond Rust itself (the `wasm32-wasip2` target) is
+//! installed here, so the README's two commands work on a clean checkout.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+/// Guest crates, and the file name each plugin gets in the plugins folder.
+const PLUGINS: [(&str, &str); 4] = [
+    ("plugin-health", "health"),
+    ("plugin-labour", "labour"),
+    ("plugin-defence", "defence"),
+    ("plugin-education", "education"),
+];
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = root();
+    match task.as_str() {
+        "plugins" => build_plugins(&root).map(|_| ()),
+        "demo" => {
+            let dir = build_plugins(&root)?;
+            run(Command::new(cargo())
+                .current_dir(&root)
+                .args([
+                    "run",
+                    "--quiet",
+                    "--package",
+                    "proactive-host",
+                    "--bin",
+                    "proactive",
+                    "--",
+                    "demo",
+                    "--plugins",
+                ])
+                .arg(&dir)
+                .args(&rest))
+        }
+        "test" => {
+            build_plugins(&root)?;
+            run(Command::new(cargo()).current_dir(&root).args(["test", "--workspace"]).args(&rest))
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <demo [ARGS] | test [ARGS] | plugins>");
+            bail!("unknown task {task:?}")
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Install the wasm target if missing, build every plugin in release mode, and copy the
+/// components to `target/plugins/NAME.wasm`.
+fn build_plugins(root: &Path) -> anyhow::Result<PathBuf> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let has_target =
+        installed.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
+    if !has_target {
+        eprintln!("installing the {TARGET} target with rustup");
+        run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    }
+    let mut build = Command::new(cargo());
+    build.current_dir(root).args(["build", "--release", "--target", TARGET, "--target-dir", "target/guests"]);
+    // Small components compile faster in the host: no debug info, symbols stripped.
+    build.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "true");
+    for (krate, _) in PLUGINS {
+        build.args(["--package", krate]);
+    }
+    run(&mut build)?;
+    let out = root.join("target/plugins");
+    std::fs::create_dir_all(&out)?;
+    for (krate, name) in PLUGINS {
+        let from =
+            root.join("target/guests").join(TARGET).join("release").join(format!("{}.wasm", krate.replace('-', "_")));
+        let to = out.join(format!("{name}.wasm"));
+        std::fs::copy(&from, &to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    Ok(out)
+}
