@@ -1,1 +1,6 @@
-//! End-to-end tests.
+//! End-to-end tests: the real plugins built to wasm, driven through the real `proactive`
+//! binary. All of them compile into this one test binary (one link, one plugin build).
+
+mod support;
+
+mod ingest;

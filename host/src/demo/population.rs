@@ -107,10 +107,10 @@ impl IinFactory {
     fn make(&mut self, rng: &mut Rng, birth: NaiveDate, sex: Sex) -> Iin {
         loop {
             let serial = rng.below(10_000) as u16;
-            if let Some(iin) = Iin::from_parts(birth, sex, serial) {
-                if self.used.insert(iin.as_str().to_owned()) {
-                    return iin;
-                }
+            if let Some(iin) = Iin::from_parts(birth, sex, serial)
+                && self.used.insert(iin.as_str().to_owned())
+            {
+                return iin;
             }
         }
     }
@@ -465,11 +465,13 @@ fn rng_scope<'a>(rng: &mut Rng, options: &[&'a str]) -> &'a str {
 }
 
 fn yes_word(rng: &mut Rng) -> &'static str {
-    *rng.pick(&["Иә", "ия", "ИӘ", "да", "Да!", "1", "Дa"])
+    const YES: [&str; 7] = ["Иә", "ия", "ИӘ", "да", "Да!", "1", "Дa"];
+    YES[rng.below(YES.len() as u64) as usize]
 }
 
 fn no_word(rng: &mut Rng) -> &'static str {
-    *rng.pick(&["жоқ", "Нет", "2", "HET", "жок."])
+    const NO: [&str; 5] = ["жоқ", "Нет", "2", "HET", "жок."];
+    NO[rng.below(NO.len() as u64) as usize]
 }
 
 fn garbage(rng: &mut Rng) -> String {

@@ -7,7 +7,7 @@ pub fn assign(case_id: i64, in_use: &[String]) -> String {
     let mut n = (case_id.unsigned_abs().wrapping_mul(7_919) % 9_000) + 1_000;
     loop {
         let code = n.to_string();
-        if !in_use.iter().any(|c| *c == code) {
+        if !in_use.contains(&code) {
             return code;
         }
         n = if n == 9_999 { 1_000 } else { n + 1 };

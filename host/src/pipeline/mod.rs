@@ -208,23 +208,13 @@ impl Pipeline {
                 case.consent_id = Some(pass.consent_id);
                 let ctx = self.context(plugin, service, now);
                 let result = self.runtime.on_event(plugin, service, ctx, event);
-                self.apply(tx, plugin, service, case, Stage::Event, result, now)
+                self.applier(plugin, service, now).apply(tx, case, Stage::Event, result)
             }
         }
     }
 
-    fn apply(
-        &self,
-        tx: &mut dyn Tx,
-        plugin: &LoadedPlugin,
-        service: &ServiceSpec,
-        case: &mut Case,
-        stage: Stage,
-        result: Result<crate::model::Decision, crate::runtime::CallFailure>,
-        now: Timestamp,
-    ) -> anyhow::Result<()> {
+    fn applier<'a>(&'a self, plugin: &'a LoadedPlugin, service: &'a ServiceSpec, now: Timestamp) -> apply::Applier<'a> {
         apply::Applier { gate: &self.gate, settings: &self.settings, plugin, service, now }
-            .apply(tx, case, stage, result)
     }
 
     /// Hand queued messages whose time has come to the gateway, inside the sending window.
@@ -274,14 +264,14 @@ impl Pipeline {
                     "message": m.id, "parts": m.parts, "kind": format!("{:?}", m.kind).to_lowercase(),
                 }),
             )?;
-            if let (MessageKind::Question, Some(mut c)) = (m.kind, case) {
-                if c.state == CaseState::Offered {
-                    let hours = self.runtime.active().service(&c.service).map(|(_, s)| s.reply_window_hours);
-                    c.state = CaseState::AwaitingReply;
-                    c.deadline = Some(now + i64::from(hours.unwrap_or(72)) * 3600);
-                    c.updated_at = now;
-                    tx.update_case(&c)?;
-                }
+            if let (MessageKind::Question, Some(mut c)) = (m.kind, case)
+                && c.state == CaseState::Offered
+            {
+                let hours = self.runtime.active().service(&c.service).map(|(_, s)| s.reply_window_hours);
+                c.state = CaseState::AwaitingReply;
+                c.deadline = Some(now + i64::from(hours.unwrap_or(72)) * 3600);
+                c.updated_at = now;
+                tx.update_case(&c)?;
             }
             tx.commit()?;
             sent += 1;
@@ -320,7 +310,7 @@ impl Pipeline {
                 let input = case_input(&case, &event);
                 let result = self.runtime.on_timeout(plugin, service, self.context(plugin, service, now), &input);
                 audit(&mut *tx, now, "host", "case.timeout", Some(case.id), serde_json::json!({}))?;
-                self.apply(&mut *tx, plugin, service, &mut case, Stage::Timeout, result, now)?;
+                self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Timeout, result)?;
                 tx.update_case(&case)?;
                 tx.commit()?;
                 fired += 1;
@@ -402,7 +392,7 @@ impl Pipeline {
         let input = case_input(&case, &event);
         let reply_in = ReplyInput { text, answer: reading.answer, received_at: at };
         let result = self.runtime.on_reply(plugin, service, self.context(plugin, service, at), &input, &reply_in);
-        self.apply(&mut *tx, plugin, service, &mut case, Stage::Reply, result, at)?;
+        self.applier(plugin, service, at).apply(&mut *tx, &mut case, Stage::Reply, result)?;
         tx.update_case(&case)?;
         tx.commit()?;
         Ok(InboundOutcome::Matched)

@@ -188,7 +188,7 @@ impl host::Host for CallState {
             return Err(wasmtime::Error::msg(HostAbuse("oversized fact arguments".into())));
         }
         let ctx = self.call_ctx()?;
-        if !ctx.declared_scopes.iter().any(|s| *s == scope) {
+        if !ctx.declared_scopes.contains(&scope) {
             return Ok(Err(host::FactError::UndeclaredScope));
         }
         Ok(match ctx.facts.fact(&person, &scope, &key, ctx.now) {

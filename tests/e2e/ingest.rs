@@ -1,0 +1,226 @@
+//! `proactive ingest` on hand-written scenarios: bad lines, idempotency, replies.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use proactive_sdk::domain::{Iin, Sex};
+use serde_json::{Value, json};
+
+use crate::support::{TestDir, count, open_store, proactive, proactive_ok};
+
+fn iin(y: i32, m: u32, d: u32, sex: Sex, serial: u16) -> String {
+    let date = NaiveDate::from_ymd_opt(y, m, d).expect("valid date");
+    (serial..).find_map(|s| Iin::from_parts(date, sex, s)).expect("some serial is checkable").to_string()
+}
+
+const ALL_SCOPES: [&str; 6] = [
+    "civil.birth",
+    "civil.identity",
+    "health.attachment",
+    "social.benefits",
+    "defence.registration",
+    "education.preschool",
+];
+
+/// A registry where each given person has a KZ mobile number (in order) and full consent.
+fn registry(t: &TestDir, people: &[&str]) -> std::path::PathBuf {
+    let mut numbers = String::new();
+    let mut consents = String::new();
+    let mut facts = String::new();
+    for (i, p) in people.iter().enumerate() {
+        numbers += &format!(
+            "{}\n",
+            json!({ "iin": p, "phone": format!("8 (701) 555-{:02}-{:02}", i / 100, i % 100), "lang": "ru" })
+        );
+        consents += &format!(
+            "{}\n",
+            json!({ "id": format!("C-{i}"), "iin": p, "scopes": ALL_SCOPES, "granted_at": "2025-01-01T00:00:00+05:00" })
+        );
+        facts +=
+            &format!("{}\n", json!({ "iin": p, "scope": "health.attachment", "key": "clinic", "value": "Емхана №1" }));
+    }
+    t.write("registry/numbers.ndjson", &numbers);
+    t.write("registry/consents.ndjson", &consents);
+    t.write("registry/facts.ndjson", &facts);
+    t.path().join("registry")
+}
+
+fn birth(id: &str, child: &str, mother: &str) -> Value {
+    json!({
+        "id": id, "kind": "birth.registered", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00",
+        "attributes": { "mother": mother, "birth_order": "2", "region": "astana", "child_status": "alive" }
+    })
+}
+
+fn ingest(t: &TestDir, events: &Path, extra: &[&str]) -> (Value, String) {
+    let plugins = t.plugins(&[]);
+    let (registry, db) = (t.path().join("registry"), t.path().join("store.sqlite"));
+    let mut args: Vec<&str> = vec!["ingest", path(events), "--registry", path(&registry), "--db", path(&db)];
+    args.extend(["--plugins", path(&plugins), "--json"]);
+    args.extend_from_slice(extra);
+    let out = proactive(&args, t.path());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ingest failed: {stderr}");
+    (serde_json::from_slice(&out.stdout).expect("the JSON report"), stderr)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+#[test]
+fn bad_lines_are_reported_by_number_and_leave_no_trace() {
+    let t = TestDir::new();
+    let mother = iin(1990, 1, 1, Sex::Female, 10);
+    let child = iin(2026, 11, 2, Sex::Male, 10);
+    registry(&t, &[&mother]);
+    let mut bad_iin = child.clone();
+    let last = bad_iin.pop().unwrap();
+    bad_iin.push(if last == '0' { '1' } else { '0' });
+    let mut oversized = birth("E-OVERSIZED", &child, &mother);
+    oversized["attributes"]["note"] = json!("x".repeat(300));
+    let lines = [
+        birth("E-GOOD-1", &child, &mother).to_string(),
+        "{\"id\": \"E-BROKEN\", \"kind\": ".to_owned(),
+        birth("E-BAD-IIN", &bad_iin, &mother).to_string(),
+        json!({ "id": "E-UNKNOWN", "kind": "person.married", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00" })
+            .to_string(),
+        oversized.to_string(),
+        json!({ "id": "E-NO-MOTHER", "kind": "birth.registered", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00",
+                "attributes": { "birth_order": "1", "region": "astana", "child_status": "alive" } })
+        .to_string(),
+        birth("E-GOOD-2", &iin(2026, 11, 2, Sex::Female, 20), &mother).to_string(),
+    ];
+    let events = t.write("events.ndjson", &(lines.join("\n") + "\n"));
+    let (report, stderr) = ingest(&t, &events, &[]);
+
+    for (line, problem) in [
+        (2, "malformed JSON"),
+        (3, "check digit"),
+        (4, "unknown event kind"),
+        (5, "oversized"),
+        (6, "missing attribute `mother`"),
+    ] {
+        let wanted = format!("events.ndjson:{line}: ");
+        let found = stderr.lines().find(|l| l.contains(&wanted));
+        let found = found.unwrap_or_else(|| panic!("no error for line {line} in:\n{stderr}"));
+        assert!(found.contains(problem), "line {line}: expected {problem:?} in {found:?}");
+    }
+    assert!(!stderr.contains(&bad_iin) && !stderr.contains(&mother), "personal data in errors:\n{stderr}");
+    assert_eq!(report["events_new"], 2);
+    assert_eq!(report["events_rejected"], 5);
+
+    let db = open_store(&t.path().join("store.sqlite"));
+    let ids: Vec<String> = db
+        .prepare("SELECT id FROM events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, ["E-GOOD-1", "E-GOOD-2"]);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases WHERE event_id NOT IN ('E-GOOD-1', 'E-GOOD-2')"), 0);
+}
+
+#[test]
+fn ingesting_the_same_scenario_twice_adds_no_case_and_no_sms() {
+    let t = TestDir::new();
+    let out = t.path().join("demo");
+    let plugins = t.plugins(&[]);
+    proactive_ok(
+        &[
+            "demo",
+            "--people",
+            "300",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--plugins",
+            plugins.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    let db_path = out.join("proactive.sqlite");
+    let snapshot = |sql: &str| count(&open_store(&db_path), sql);
+    let before = [
+        snapshot("SELECT COUNT(*) FROM events"),
+        snapshot("SELECT COUNT(*) FROM cases"),
+        snapshot("SELECT COUNT(*) FROM outbox"),
+        snapshot("SELECT COUNT(*) FROM inbound"),
+    ];
+    assert!(before[1] > 0 && before[2] > 0, "the demo produced no cases or SMS: {before:?}");
+
+    let stdout = proactive_ok(
+        &[
+            "ingest",
+            out.join("events.ndjson").to_str().unwrap(),
+            "--registry",
+            out.join("registry").to_str().unwrap(),
+            "--subscribers",
+            out.join("subscribers.ndjson").to_str().unwrap(),
+            "--db",
+            db_path.to_str().unwrap(),
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "--json",
+        ],
+        t.path(),
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("the JSON report");
+    assert_eq!(report["events_new"], 0);
+    assert_eq!(report["events_duplicate"], before[0]);
+    let after = [
+        snapshot("SELECT COUNT(*) FROM events"),
+        snapshot("SELECT COUNT(*) FROM cases"),
+        snapshot("SELECT COUNT(*) FROM outbox"),
+        snapshot("SELECT COUNT(*) FROM inbound"),
+    ];
+    assert_eq!(before, after);
+    let verify = proactive_ok(&["audit", "verify", "--db", db_path.to_str().unwrap()], t.path());
+    assert!(verify.contains("intact"), "{verify}");
+}
+
+#[test]
+fn replies_from_a_file_reach_their_case_and_ambiguous_ones_get_help() {
+    let t = TestDir::new();
+    let mother = iin(1992, 5, 5, Sex::Female, 30);
+    let teen = iin(2009, 11, 2, Sex::Male, 30);
+    registry(&t, &[&mother, &teen]);
+    let events = [
+        birth("B-1", &iin(2026, 11, 2, Sex::Female, 40), &mother),
+        json!({ "id": "T-1", "kind": "person.turns-17", "subject": teen, "occurred_at": "2026-11-02T00:05:00+05:00",
+                "attributes": { "region": "astana" } }),
+    ];
+    let events = t.write("events.ndjson", &events.iter().map(|e| format!("{e}\n")).collect::<String>());
+    // The mother has three open offers: a bare "да" is ambiguous. The teen has one.
+    let replies = [
+        json!({ "phone": "+77015550000", "text": "да", "at": "2026-11-02T12:00:00+05:00" }),
+        json!({ "phone": "8 701 555 00 01", "text": "Да!", "at": "2026-11-02T12:00:00+05:00" }),
+        json!({ "phone": "+77019999999", "text": "иә", "at": "2026-11-02T12:30:00+05:00" }),
+    ];
+    let replies = t.write("replies.ndjson", &replies.iter().map(|e| format!("{e}\n")).collect::<String>());
+    let (report, _) = ingest(&t, &events, &["--replies", replies.to_str().unwrap()]);
+    assert_eq!(report["replies"], 3);
+    assert_eq!(report["replies_unmatched"], 2);
+
+    let db = open_store(&t.path().join("store.sqlite"));
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE event_id = 'T-1' AND service = 'defence.conscription-registration' AND state = 'provided'"
+        ),
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM inbound"), 3, "every reply is stored");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM inbound WHERE status = 'ambiguous'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM inbound WHERE status = 'unmatched'"), 1);
+    // Help goes to the mother (a valid mobile with open cases) and to the unknown mobile.
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'help'"), 2);
+    let help: String = db
+        .query_row("SELECT text FROM outbox WHERE kind = 'help' AND phone = '+77015550000'", [], |r| r.get(0))
+        .unwrap();
+    assert!(help.contains("Коды"), "help lists the open codes: {help}");
+    // Nothing for the mother was decided on the ambiguous reply.
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases WHERE event_id = 'B-1' AND state = 'provided'"), 0);
+}
