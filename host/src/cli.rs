@@ -202,7 +202,7 @@ fn plugin_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("{e}");
+            eprintln!("{e}");
             Ok(ExitCode::from(1))
         }
     }

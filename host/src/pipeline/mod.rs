@@ -241,18 +241,29 @@ impl Pipeline {
                 },
                 at: now,
             };
-            let gateway_id = match self.gateway.submit(&sms) {
-                Ok(id) => id,
+            let submitted = match self.gateway.submit(&sms) {
+                Ok(id) => Ok(id),
                 Err(GatewayError::Transient(e)) => {
                     tracing::warn!(message = m.id, "gateway unavailable, will retry: {e}");
                     break;
                 }
-                Err(GatewayError::Rejected(e)) => {
-                    tracing::warn!(message = m.id, "gateway rejected a message: {e}");
-                    format!("rejected: {e}")
-                }
+                Err(GatewayError::Rejected(e)) => Err(e),
             };
             let mut tx = self.store.begin()?;
+            let gateway_id = match submitted {
+                Ok(id) => id,
+                Err(reason) => {
+                    tracing::warn!(message = m.id, "gateway rejected a message: {reason}");
+                    tx.mark_failed(m.id, now, &reason)?;
+                    audit(&mut *tx, now, "sms", "sms.rejected", m.case_id, serde_json::json!({ "message": m.id }))?;
+                    if let Some(mut c) = case.filter(|c| c.state.is_open()) {
+                        apply::host_outcome(&mut *tx, &mut c, CaseState::Failed, "the gateway rejected the SMS", now)?;
+                        tx.update_case(&c)?;
+                    }
+                    tx.commit()?;
+                    continue;
+                }
+            };
             tx.mark_sent(m.id, now, &gateway_id)?;
             audit(
                 &mut *tx,

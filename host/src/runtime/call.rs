@@ -92,9 +92,7 @@ impl CallState {
     fn new(ctx: Option<CallContext>, runtime: &Runtime) -> Self {
         let limits = runtime.limits();
         CallState {
-            // No preopens, no environment, no arguments, no inherited stdio, no sockets:
-            // the builder's defaults grant nothing.
-            wasi: WasiCtx::builder().build(),
+            wasi: sealed_wasi(ctx.as_ref().map_or(0, |c| c.now)),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.max_memory_bytes)
@@ -122,6 +120,38 @@ impl CallState {
             return Err(wasmtime::Error::msg(HostAbuse(format!("more than {} host calls", self.max_host_calls))));
         }
         Ok(())
+    }
+}
+
+/// A WASI context that grants nothing: no preopens, environment, arguments or inherited
+/// stdio (the builder's defaults), no sockets, and clocks frozen at the call's host time so
+/// a plugin cannot tell the virtual clock from the real one or time its own execution.
+fn sealed_wasi(now: Timestamp) -> WasiCtx {
+    let mut b = WasiCtx::builder();
+    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    b.wall_clock(FrozenClock(now)).monotonic_clock(FrozenClock(now));
+    b.build()
+}
+
+struct FrozenClock(Timestamp);
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0.max(0) as u64)
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
 

@@ -149,5 +149,6 @@ fn root_cause(e: &wasmtime::Error) -> String {
     if let Some(cause) = e.chain().nth(1) {
         text = format!("{text}: {cause}");
     }
-    text.lines().next().unwrap_or("").chars().take(300).collect()
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(300).collect()
 }

@@ -203,8 +203,10 @@ impl Runtime {
         &self.linker
     }
 
+    /// Binary components only: accepting the text format too would turn a corrupt upload's
+    /// error into a confusing UTF-8 complaint.
     pub(crate) fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
-        Component::new(&self.engine, bytes)
+        Component::from_binary(&self.engine, bytes)
     }
 }
 

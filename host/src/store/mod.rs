@@ -59,6 +59,8 @@ pub struct DecisionRecord {
 pub enum MessageState {
     Queued,
     Sent,
+    /// The gateway refused it for good.
+    Failed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +179,7 @@ pub trait Tx {
     fn record_decision(&mut self, d: &DecisionRecord) -> anyhow::Result<()>;
     fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64>;
     fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_id: &str) -> anyhow::Result<()>;
+    fn mark_failed(&mut self, message: i64, at: Timestamp, reason: &str) -> anyhow::Result<()>;
     /// Store an incoming SMS; `None` if the same message (number, time, text) is already
     /// stored, so replaying a replies file changes nothing.
     fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>>;

@@ -463,6 +463,13 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn mark_failed(&mut self, message: i64, at: Timestamp, reason: &str) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE outbox SET state = 'failed', sent_at = ?2, gateway_id = ?3 WHERE id = ?1")?
+            .execute(params![message, at, reason])?;
+        Ok(())
+    }
+
     fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>> {
         let n = self
             .conn
