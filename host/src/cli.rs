@@ -62,6 +62,9 @@ enum Command {
         db: PathBuf,
         #[arg(long, env = "PROACTIVE_PLUGINS", default_value = "target/plugins")]
         plugins: PathBuf,
+        /// Stop the virtual clock at this RFC 3339 time; run again on the same store to resume.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -104,6 +107,11 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn parse_time(s: &str) -> Result<i64, String> {
+    crate::intake::ndjson::parse_time(s)
+        .ok_or_else(|| "expected an RFC 3339 time, e.g. 2026-11-03T00:00:00+05:00".into())
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROACTIVE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -138,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 subscribers: Some(out.join(demo::SUBSCRIBERS_FILE)),
                 plugins,
                 db: db.clone(),
+                until: None,
             };
             let outcome = demo::run_scenario(&scenario, progress_printer())?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);
@@ -149,8 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { events, registry, replies, subscribers, db, plugins, json } => {
-            let scenario = Scenario { events, registry, replies, subscribers, plugins, db };
+        Command::Ingest { events, registry, replies, subscribers, db, plugins, until, json } => {
+            let scenario = Scenario { events, registry, replies, subscribers, plugins, db, until };
             let outcome = demo::run_scenario(&scenario, progress_printer())?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);
             if json {

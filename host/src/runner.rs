@@ -22,12 +22,14 @@ pub struct RunStats {
 }
 
 /// Feed `events` (any order) and scripted `replies` through the pipeline, with `network`
-/// answering questions, until nothing is left to do.
+/// answering questions, until nothing is left to do or the virtual clock passes `until`.
+/// Everything pending stays in the store, so a later run on the same store resumes it.
 pub fn run(
     pipeline: &Pipeline,
     mut events: Vec<Event>,
     mut replies: Vec<Mo>,
     network: &SimNetwork,
+    until: Option<Timestamp>,
     mut progress: impl FnMut(&RunStats),
 ) -> anyhow::Result<RunStats> {
     let started = Instant::now();
@@ -47,7 +49,7 @@ pub fn run(
         .into_iter()
         .flatten()
         .min();
-        let Some(t) = next else { break };
+        let Some(t) = next.filter(|t| until.is_none_or(|u| *t <= u)) else { break };
         now = now.max(t);
         stats.first.get_or_insert(now);
         stats.last = Some(now);

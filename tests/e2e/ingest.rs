@@ -224,3 +224,31 @@ fn replies_from_a_file_reach_their_case_and_ambiguous_ones_get_help() {
     // Nothing for the mother was decided on the ambiguous reply.
     assert_eq!(count(&db, "SELECT COUNT(*) FROM cases WHERE event_id = 'B-1' AND state = 'provided'"), 0);
 }
+
+#[test]
+fn reply_windows_survive_a_restart() {
+    let t = TestDir::new();
+    let teen = iin(2009, 11, 2, Sex::Male, 50);
+    registry(&t, &[&teen]);
+    let event = json!({ "id": "T-RESTART", "kind": "person.turns-17", "subject": teen,
+                        "occurred_at": "2026-11-02T00:05:00+05:00", "attributes": { "region": "astana" } });
+    let events = t.write("events.ndjson", &format!("{event}\n"));
+    let state = || -> (String, Option<String>) {
+        open_store(&t.path().join("store.sqlite"))
+            .query_row("SELECT state, ground FROM cases WHERE event_id = 'T-RESTART'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+    };
+
+    // First process: stops the virtual clock a day in, with the offer sent and the window open.
+    ingest(&t, &events, &["--until", "2026-11-03T00:00:00+05:00"]);
+    assert_eq!(state(), ("awaiting-reply".to_owned(), None));
+
+    // Second process, same store: the stored timer fires; nothing is sent twice.
+    let (report, _) = ingest(&t, &events, &[]);
+    assert_eq!(report["events_duplicate"], 1);
+    assert_eq!(state(), ("refused".to_owned(), Some("no-answer".to_owned())));
+    let db = open_store(&t.path().join("store.sqlite"));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'question'"), 1);
+}

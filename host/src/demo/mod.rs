@@ -39,6 +39,8 @@ pub struct Scenario {
     pub subscribers: Option<PathBuf>,
     pub plugins: PathBuf,
     pub db: PathBuf,
+    /// Stop the virtual clock here; a later run on the same store resumes.
+    pub until: Option<crate::model::Timestamp>,
 }
 
 /// A rejected input line.
@@ -96,7 +98,7 @@ pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow
     let gate = Gate::new(Registries::from_snapshot(registry));
     let pipeline = Pipeline::new(runtime, gate, store.clone(), network.clone(), Settings::default());
     let events_rejected = rejected.iter().filter(|r| r.file == s.events.display().to_string()).count() as u64;
-    let stats = runner::run(&pipeline, events, replies, &network, &mut progress)?;
+    let stats = runner::run(&pipeline, events, replies, &network, s.until, &mut progress)?;
     let report = Report::build(&*store, &stats, events_rejected)?;
     Ok(Outcome { report, stats, rejected, plugin_errors, store })
 }
