@@ -3,4 +3,6 @@
 
 mod support;
 
+mod demo_expectation;
 mod ingest;
+mod sandbox;
