@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::audit::{self, Verification};
-use crate::demo::{self, Scenario};
+use crate::demo::{self, PluginSource, Scenario};
 use crate::redact::redact;
 use crate::report;
 use crate::runner::RunStats;
@@ -144,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 registry: out.join(demo::REGISTRY_DIR),
                 replies: None,
                 subscribers: Some(out.join(demo::SUBSCRIBERS_FILE)),
-                plugins,
+                plugins: PluginSource::Dir(plugins),
                 db: db.clone(),
                 until: None,
             };
@@ -159,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { events, registry, replies, subscribers, db, plugins, until, json } => {
+            let plugins = PluginSource::Dir(plugins);
             let scenario = Scenario { events, registry, replies, subscribers, plugins, db, until };
             let outcome = demo::run_scenario(&scenario, progress_printer())?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);

@@ -88,6 +88,8 @@
 
 pub mod domain;
 pub mod host;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -17,13 +17,10 @@ use std::rc::Rc;
 use chrono::NaiveDate;
 
 use crate::host::{FactError, Level};
+use crate::native::HostBridge;
 use crate::{
     Answer, CaseView, Decision, LifeEvent, Message, Pair, Plugin, Reply, ServiceManifest, Template, TemplateKind,
 };
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<RefCell<State>>>> = const { RefCell::new(None) };
-}
 
 /// What the plugin under test can see of the host.
 #[derive(Default)]
@@ -36,38 +33,29 @@ pub struct State {
     logs: Vec<(Level, String)>,
 }
 
-impl State {
-    pub(crate) fn now(&self) -> i64 {
-        self.now
+impl HostBridge for RefCell<State> {
+    fn log(&self, level: Level, message: &str) {
+        self.borrow_mut().logs.push((level, message.to_owned()));
     }
 
-    pub(crate) fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
+    fn now(&self) -> i64 {
+        self.borrow().now
     }
 
-    pub(crate) fn fact(&self, person: &str, scope: &str, key: &str) -> Result<Option<String>, FactError> {
-        if !self.declared_scopes.contains(scope) {
+    fn config(&self, key: &str) -> Option<String> {
+        self.borrow().config.get(key).cloned()
+    }
+
+    fn fact(&self, person: &str, scope: &str, key: &str) -> Result<Option<String>, FactError> {
+        let s = self.borrow();
+        if !s.declared_scopes.contains(scope) {
             return Err(FactError::UndeclaredScope);
         }
-        if !self.consents.get(person).is_some_and(|s| s.contains(scope)) {
+        if !s.consents.get(person).is_some_and(|c| c.contains(scope)) {
             return Err(FactError::NoConsent);
         }
-        Ok(self.facts.get(&(person.to_owned(), scope.to_owned(), key.to_owned())).cloned())
+        Ok(s.facts.get(&(person.to_owned(), scope.to_owned(), key.to_owned())).cloned())
     }
-
-    pub(crate) fn record_log(&mut self, level: Level, message: &str) {
-        self.logs.push((level, message.to_owned()));
-    }
-}
-
-pub(crate) fn with_current<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    CURRENT.with(|c| {
-        let current = c.borrow();
-        let state = current
-            .as_ref()
-            .expect("no proactive_sdk::testing::Harness is active: call plugin functions through the harness");
-        f(&mut state.borrow_mut())
-    })
 }
 
 /// Plays the host for one plugin in native tests.
@@ -171,10 +159,7 @@ impl Harness {
     }
 
     fn call<R>(&self, f: impl FnOnce() -> R) -> R {
-        CURRENT.with(|c| *c.borrow_mut() = Some(self.state.clone()));
-        let out = f();
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        out
+        crate::native::with_host(self.state.clone(), f)
     }
 }
 

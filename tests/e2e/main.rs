@@ -5,4 +5,5 @@ mod support;
 
 mod demo_expectation;
 mod ingest;
+mod native;
 mod sandbox;

@@ -37,10 +37,18 @@ pub struct Scenario {
     pub registry: PathBuf,
     pub replies: Option<PathBuf>,
     pub subscribers: Option<PathBuf>,
-    pub plugins: PathBuf,
+    pub plugins: PluginSource,
     pub db: PathBuf,
     /// Stop the virtual clock here; a later run on the same store resumes.
     pub until: Option<crate::model::Timestamp>,
+}
+
+/// Where a scenario's plugins come from.
+pub enum PluginSource {
+    /// Every component in a folder (what the CLI uses).
+    Dir(PathBuf),
+    /// A runtime the caller loaded, e.g. with native plugins for a comparison.
+    Loaded(Arc<Runtime>),
 }
 
 /// A rejected input line.
@@ -67,16 +75,22 @@ pub struct Outcome {
 
 /// Load everything, run to completion, report. Bad lines are collected, not fatal.
 pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow::Result<Outcome> {
-    let runtime = Arc::new(Runtime::new(Limits::default())?);
-    let load = runtime.load_dir(&s.plugins)?;
-    let plugin_errors: Vec<String> = load.errors.iter().map(|e| e.to_string()).collect();
-    if load.active.is_empty() {
-        anyhow::bail!(
-            "no plugin loaded from {}{}",
-            s.plugins.display(),
-            plugin_errors.iter().map(|e| format!("\n  {e}")).collect::<String>()
-        );
-    }
+    let (runtime, plugin_errors) = match &s.plugins {
+        PluginSource::Loaded(runtime) => (runtime.clone(), Vec::new()),
+        PluginSource::Dir(dir) => {
+            let runtime = Arc::new(Runtime::new(Limits::default())?);
+            let load = runtime.load_dir(dir)?;
+            let errors: Vec<String> = load.errors.iter().map(|e| e.to_string()).collect();
+            if load.active.is_empty() {
+                anyhow::bail!(
+                    "no plugin loaded from {}{}",
+                    dir.display(),
+                    errors.iter().map(|e| format!("\n  {e}")).collect::<String>()
+                );
+            }
+            (runtime, errors)
+        }
+    };
     let mut rejected = Vec::new();
     let (registry, snapshot_errors) = SnapshotRegistry::load_dir(&s.registry)?;
     rejected.extend(snapshot_errors.into_iter().map(|e| Rejected {

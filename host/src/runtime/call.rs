@@ -10,8 +10,9 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::Runtime;
 use super::bindings::{self, AgencyPlugin, host};
-use super::{LoadedPlugin, Runtime};
+use super::imports::{FactRefusal, HostAbuse, Imports, LogLevel};
 use crate::model::Timestamp;
 use crate::redact::redact;
 
@@ -81,11 +82,7 @@ pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
-    ctx: Option<CallContext>,
-    log_calls: u32,
-    host_calls: u32,
-    max_log_calls: u32,
-    max_host_calls: u32,
+    imports: Imports,
 }
 
 impl CallState {
@@ -102,24 +99,8 @@ impl CallState {
                 .table_elements(100_000)
                 .trap_on_grow_failure(true)
                 .build(),
-            ctx,
-            log_calls: 0,
-            host_calls: 0,
-            max_log_calls: limits.max_log_calls,
-            max_host_calls: limits.max_host_calls,
+            imports: Imports::new(ctx, limits),
         }
-    }
-
-    fn call_ctx(&self) -> wasmtime::Result<&CallContext> {
-        self.ctx.as_ref().ok_or_else(|| wasmtime::Error::msg("host imports are unavailable while loading"))
-    }
-
-    fn count_host_call(&mut self) -> wasmtime::Result<()> {
-        self.host_calls += 1;
-        if self.host_calls > self.max_host_calls {
-            return Err(wasmtime::Error::msg(HostAbuse(format!("more than {} host calls", self.max_host_calls))));
-        }
-        Ok(())
     }
 }
 
@@ -155,56 +136,33 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
 }
 
-/// Marks an error raised by a host import on purpose, so it classifies as abuse.
-#[derive(Debug)]
-struct HostAbuse(String);
-
-impl std::fmt::Display for HostAbuse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HostAbuse {}
-
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
-const MAX_LOG_BYTES: usize = 1024;
-const MAX_ARG_BYTES: usize = 256;
+fn trap(e: HostAbuse) -> wasmtime::Error {
+    wasmtime::Error::msg(e)
+}
 
 impl host::Host for CallState {
     fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
-        self.log_calls += 1;
-        if self.log_calls > self.max_log_calls {
-            return Err(wasmtime::Error::msg(HostAbuse(format!("more than {} log calls", self.max_log_calls))));
-        }
-        let plugin = self.call_ctx().map(|c| c.plugin_id.clone()).unwrap_or_default();
-        let mut text = redact(&message);
-        if text.len() > MAX_LOG_BYTES {
-            let cut = (0..=MAX_LOG_BYTES).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-            text.truncate(cut);
-            text.push('…');
-        }
-        match level {
-            host::Level::Debug => tracing::debug!(target: "plugin", %plugin, "{text}"),
-            host::Level::Info => tracing::info!(target: "plugin", %plugin, "{text}"),
-            host::Level::Warn => tracing::warn!(target: "plugin", %plugin, "{text}"),
-            host::Level::Error => tracing::error!(target: "plugin", %plugin, "{text}"),
-        }
-        Ok(())
+        let level = match level {
+            host::Level::Debug => LogLevel::Debug,
+            host::Level::Info => LogLevel::Info,
+            host::Level::Warn => LogLevel::Warn,
+            host::Level::Error => LogLevel::Error,
+        };
+        self.imports.log(level, &message).map_err(trap)
     }
 
     fn now(&mut self) -> wasmtime::Result<i64> {
-        Ok(self.call_ctx()?.now)
+        self.imports.now().map_err(trap)
     }
 
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.count_host_call()?;
-        Ok(self.call_ctx()?.config.get(&key).cloned())
+        self.imports.config(&key).map_err(trap)
     }
 
     fn fact(
@@ -213,18 +171,11 @@ impl host::Host for CallState {
         scope: String,
         key: String,
     ) -> wasmtime::Result<Result<Option<String>, host::FactError>> {
-        self.count_host_call()?;
-        if person.len() > MAX_ARG_BYTES || scope.len() > MAX_ARG_BYTES || key.len() > MAX_ARG_BYTES {
-            return Err(wasmtime::Error::msg(HostAbuse("oversized fact arguments".into())));
-        }
-        let ctx = self.call_ctx()?;
-        if !ctx.declared_scopes.contains(&scope) {
-            return Ok(Err(host::FactError::UndeclaredScope));
-        }
-        Ok(match ctx.facts.fact(&person, &scope, &key, ctx.now) {
-            Ok(v) => Ok(v),
-            Err(FactDenied::NoConsent) => Err(host::FactError::NoConsent),
-        })
+        let answer = self.imports.fact(&person, &scope, &key).map_err(trap)?;
+        Ok(answer.map_err(|r| match r {
+            FactRefusal::UndeclaredScope => host::FactError::UndeclaredScope,
+            FactRefusal::NoConsent => host::FactError::NoConsent,
+        }))
     }
 }
 
@@ -237,14 +188,14 @@ pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     Ok(linker)
 }
 
-/// Run `f` against a fresh instance of `plugin` with the call's budget.
+/// Run `f` against a fresh instance of a component with the call's budget.
 pub(super) fn run<R>(
     runtime: &Runtime,
-    plugin: &LoadedPlugin,
+    pre: &bindings::AgencyPluginPre<CallState>,
     ctx: CallContext,
     f: impl FnOnce(&AgencyPlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
 ) -> Result<R, CallFailure> {
-    run_pre(runtime, &plugin.pre, Some(ctx), f)
+    run_pre(runtime, pre, Some(ctx), f)
 }
 
 pub(super) fn run_pre<R>(

@@ -103,7 +103,7 @@ pub(super) fn load(runtime: &Runtime, name: &str, bytes: &[u8]) -> Result<Loaded
     let services = manifest::validate(raw_manifest).map_err(|e| err(LoadErrorKind::Manifest(e)))?;
     let id = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_owned();
     let hash = hex::encode(Sha256::digest(bytes));
-    Ok(LoadedPlugin { reference: PluginRef { id, version, hash }, services, pre })
+    Ok(LoadedPlugin { reference: PluginRef { id, version, hash }, services, code: super::Code::Wasm(pre) })
 }
 
 pub(super) fn load_dir(runtime: &Runtime, path: &Path) -> anyhow::Result<LoadReport> {

@@ -7,9 +7,11 @@
 
 mod bindings;
 mod call;
+mod imports;
 mod limits;
 mod loader;
 mod manifest;
+mod native;
 
 pub use call::{CallContext, CallFailure, FactDenied, FactSource};
 pub use limits::Limits;
@@ -26,11 +28,19 @@ use crate::model::{Decision, Event, PluginRef, Timestamp};
 use bindings::AgencyPluginPre;
 use call::CallState;
 
-/// One loaded, validated component: a pre-linked instance template plus what it declared.
+/// One loaded, validated plugin: its code plus what it declared.
 pub struct LoadedPlugin {
     pub reference: PluginRef,
     pub services: Vec<ServiceSpec>,
-    pre: AgencyPluginPre<CallState>,
+    code: Code,
+}
+
+/// How a plugin's code runs.
+enum Code {
+    /// A component: a pre-linked instance template, instantiated fresh for every call.
+    Wasm(AgencyPluginPre<CallState>),
+    /// Compiled into the host, for benchmarks and tests only (no isolation).
+    Native(native::NativeCode),
 }
 
 impl LoadedPlugin {
@@ -151,6 +161,12 @@ impl Runtime {
         Ok(report)
     }
 
+    /// Load the same plugin logic compiled natively, validated like a component. For
+    /// benchmarks and tests: native code runs without isolation.
+    pub fn load_native<P: proactive_sdk::Plugin>(&self, id: &str) -> Result<LoadedPlugin, LoadError> {
+        native::load::<P>(id)
+    }
+
     pub fn on_event(
         &self,
         plugin: &LoadedPlugin,
@@ -159,9 +175,14 @@ impl Runtime {
         event: &Event,
     ) -> Result<Decision, CallFailure> {
         let ev = bindings::to_wit_event(event);
-        let raw = call::run(self, plugin, ctx, |p, store| {
-            p.kz_gov_proactive_service().call_on_event(store, &service.id, &ev)
-        })?;
+        let raw = match &plugin.code {
+            Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
+                p.kz_gov_proactive_service().call_on_event(store, &service.id, &ev)
+            })?,
+            Code::Native(n) => {
+                native::run(ctx, &self.limits, || (n.on_event)(&service.id, &native::event_to_sdk(&ev)))?
+            }
+        };
         bindings::decision_from_wit(raw, service, bindings::Stage::Event)
     }
 
@@ -175,9 +196,14 @@ impl Runtime {
     ) -> Result<Decision, CallFailure> {
         let view = bindings::to_wit_case(case);
         let r = bindings::to_wit_reply(reply);
-        let raw = call::run(self, plugin, ctx, |p, store| {
-            p.kz_gov_proactive_service().call_on_reply(store, &service.id, &view, &r)
-        })?;
+        let raw = match &plugin.code {
+            Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
+                p.kz_gov_proactive_service().call_on_reply(store, &service.id, &view, &r)
+            })?,
+            Code::Native(n) => native::run(ctx, &self.limits, || {
+                (n.on_reply)(&service.id, &native::case_to_sdk(&view), &native::reply_to_sdk(&r))
+            })?,
+        };
         bindings::decision_from_wit(raw, service, bindings::Stage::Reply)
     }
 
@@ -189,9 +215,14 @@ impl Runtime {
         case: &CaseInput<'_>,
     ) -> Result<Decision, CallFailure> {
         let view = bindings::to_wit_case(case);
-        let raw = call::run(self, plugin, ctx, |p, store| {
-            p.kz_gov_proactive_service().call_on_timeout(store, &service.id, &view)
-        })?;
+        let raw = match &plugin.code {
+            Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
+                p.kz_gov_proactive_service().call_on_timeout(store, &service.id, &view)
+            })?,
+            Code::Native(n) => {
+                native::run(ctx, &self.limits, || (n.on_timeout)(&service.id, &native::case_to_sdk(&view)))?
+            }
+        };
         bindings::decision_from_wit(raw, service, bindings::Stage::Timeout)
     }
 
