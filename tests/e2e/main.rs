@@ -6,4 +6,5 @@ mod support;
 mod demo_expectation;
 mod ingest;
 mod native;
+mod runtime;
 mod sandbox;

@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask demo [ARGS]`: build the plugins to wasm, then run `proactive demo`.
 //! - `cargo xtask test`: build the plugins, then run every test in the workspace.
+//! - `cargo xtask bench [ARGS]`: build the plugins, run the platform benchmarks, update
+//!   `BENCHMARKS.md` (ARGS: `--people N`, `--batch-events N`, `--rounds N`).
 //! - `cargo xtask plugins`: only build the plugins into `target/plugins/`.
 //!
 //! Everything a fresh machine needs beyond Rust itself (the `wasm32-wasip2` target) is
@@ -46,12 +48,22 @@ fn main() -> anyhow::Result<()> {
                 .arg(&dir)
                 .args(&rest))
         }
+        "bench" => {
+            let dir = build_plugins(&root)?;
+            run(Command::new(cargo())
+                .current_dir(&root)
+                .args(["bench", "--package", "proactive-host", "--bench", "platform", "--", "--plugins"])
+                .arg(&dir)
+                .arg("--out")
+                .arg(root.join("BENCHMARKS.md"))
+                .args(&rest))
+        }
         "test" => {
             build_plugins(&root)?;
             run(Command::new(cargo()).current_dir(&root).args(["test", "--workspace"]).args(&rest))
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo [ARGS] | test [ARGS] | plugins>");
+            eprintln!("usage: cargo xtask <demo [ARGS] | test [ARGS] | bench [ARGS] | plugins>");
             bail!("unknown task {task:?}")
         }
     }

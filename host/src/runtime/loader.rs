@@ -82,11 +82,39 @@ pub struct LoadReport {
 }
 
 pub(super) fn load(runtime: &Runtime, name: &str, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
-    let err = |kind| LoadError::new(name, kind);
     if bytes.len() as u64 > MAX_COMPONENT_BYTES {
-        return Err(err(LoadErrorKind::TooLarge(bytes.len() as u64)));
+        return Err(LoadError::new(name, LoadErrorKind::TooLarge(bytes.len() as u64)));
     }
-    let component = runtime.compile(bytes).map_err(|e| err(LoadErrorKind::Compile(root_cause(&e))))?;
+    let component = runtime.compile(bytes).map_err(|e| LoadError::new(name, LoadErrorKind::Compile(root_cause(&e))))?;
+    validate(runtime, name, bytes, component)
+}
+
+/// Load from an artifact `Runtime::precompile` made earlier for the same component bytes:
+/// no Cranelift work, only the same linking and validation.
+pub(super) fn load_precompiled(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    artifact: &[u8],
+) -> Result<LoadedPlugin, LoadError> {
+    // SAFETY: `Component::deserialize` trusts its input to be an artifact this engine
+    // configuration produced. Callers pass only artifacts from `Runtime::precompile` kept
+    // in the host's own storage; wasmtime itself refuses artifacts from another engine
+    // version or configuration, which then load as a cold compile.
+    let component = unsafe { wasmtime::component::Component::deserialize(runtime.engine(), artifact) };
+    match component {
+        Ok(c) => validate(runtime, name, bytes, c),
+        Err(_) => load(runtime, name, bytes),
+    }
+}
+
+fn validate(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    component: wasmtime::component::Component,
+) -> Result<LoadedPlugin, LoadError> {
+    let err = |kind| LoadError::new(name, kind);
     let instance_pre =
         runtime.linker().instantiate_pre(&component).map_err(|e| err(LoadErrorKind::Link(root_cause(&e))))?;
     let pre = AgencyPluginPre::new(instance_pre).map_err(|e| err(LoadErrorKind::WrongWorld(root_cause(&e))))?;

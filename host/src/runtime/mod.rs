@@ -161,6 +161,19 @@ impl Runtime {
         Ok(report)
     }
 
+    /// Compile a component ahead of time into an artifact for [`Runtime::load_precompiled`]
+    /// (the on-disk cache keeps these, keyed on the engine's compatibility hash).
+    pub fn precompile(&self, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.engine.precompile_component(bytes).map_err(|e| anyhow::anyhow!("precompiling: {e:#}"))
+    }
+
+    /// Load a component from an artifact [`Runtime::precompile`] made from the same bytes.
+    /// An artifact that does not load (another engine build, corruption) falls back to a
+    /// cold compile: a cache miss, never an error.
+    pub fn load_precompiled(&self, name: &str, bytes: &[u8], artifact: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        loader::load_precompiled(self, name, bytes, artifact)
+    }
+
     /// Load the same plugin logic compiled natively, validated like a component. For
     /// benchmarks and tests: native code runs without isolation.
     pub fn load_native<P: proactive_sdk::Plugin>(&self, id: &str) -> Result<LoadedPlugin, LoadError> {
