@@ -3,8 +3,12 @@
 //! that row on.
 //!
 //! Entries are canonical JSON (sorted keys, no insignificant whitespace). Personal
-//! identifiers enter only as pseudonyms. A Merkle tree with signed checkpoints replaces the
-//! linear chain in a later step; the entry format stays.
+//! identifiers enter only as pseudonyms. The Merkle tree, checkpoints and keys below replace
+//! the linear chain in the next step.
+
+pub mod checkpoint;
+pub mod keys;
+pub mod merkle;
 
 use sha2::{Digest, Sha256};
 
