@@ -3,11 +3,12 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
+use crate::audit::checkpoint::Verifier;
+use crate::audit::keys::{self, Keys};
 use crate::audit::{self, Verification};
 use crate::demo::{self, PluginSource, Scenario};
 use crate::redact::redact;
@@ -73,7 +74,7 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Check the audit chain.
+    /// Verify the audit log, prove entries and checkpoints, show a citizen's history.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -88,11 +89,80 @@ enum PluginCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the whole chain and name the first bad entry.
+    /// Recompute the whole Merkle tree from the stored entries, check it against every
+    /// signed checkpoint, and name the first bad entry.
     Verify {
+        #[command(flatten)]
+        store: AuditStore,
+        /// Also check against these signed checkpoints (notes an auditor kept).
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+    },
+    /// Prove that an entry is in the tree of the latest signed checkpoint covering it.
+    Prove {
+        /// The entry's sequence number.
+        seq: u64,
+        #[command(flatten)]
+        store: AuditStore,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove that the signed checkpoint at one size is a prefix of the one at another.
+    Consistency {
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: u64,
+        #[command(flatten)]
+        store: AuditStore,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest signed checkpoint (or all of them).
+    Checkpoint {
         #[arg(long, default_value = "proactive.sqlite")]
         db: PathBuf,
+        #[arg(long)]
+        all: bool,
     },
+    /// One citizen's history: cases, consents and data scopes, messages, replies, outcomes.
+    History {
+        /// The citizen's IIN.
+        iin: String,
+        #[arg(long, default_value = "proactive.sqlite")]
+        db: PathBuf,
+        /// The store's key folder (for the keyed hash that finds the person in the log).
+        #[arg(long, env = "PROACTIVE_AUDIT_KEYS")]
+        keys: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A store and the public key its checkpoints must verify with.
+#[derive(Args)]
+struct AuditStore {
+    #[arg(long, default_value = "proactive.sqlite")]
+    db: PathBuf,
+    /// The host's verifier key: a `.pub` file or a key folder [default: the store's key
+    /// folder, `<db>.keys`, or PROACTIVE_AUDIT_KEYS].
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+}
+
+impl AuditStore {
+    fn open(&self) -> anyhow::Result<(SqliteStore, Verifier)> {
+        let store = open_existing(&self.db)?;
+        let verifier = keys::load_verifier(&self.public_key.clone().unwrap_or_else(|| keys::dir_for(&self.db)))?;
+        Ok((store, verifier))
+    }
+}
+
+fn open_existing(db: &std::path::Path) -> anyhow::Result<SqliteStore> {
+    if !db.exists() {
+        anyhow::bail!("no store at {}", db.display());
+    }
+    SqliteStore::open(db)
 }
 
 pub fn main() -> ExitCode {
@@ -123,7 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { people, seed, out, plugins, json } => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let db = out.join("proactive.sqlite");
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", ".checkpoint"] {
                 let p = PathBuf::from(format!("{}{suffix}", db.display()));
                 if p.exists() {
                     std::fs::remove_file(&p).with_context(|| format!("removing the previous run's {}", p.display()))?;
@@ -173,21 +243,112 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin { command: PluginCommand::Check { file } } => plugin_check(&file),
-        Command::Audit { command: AuditCommand::Verify { db } } => {
-            if !db.exists() {
-                anyhow::bail!("no store at {}", db.display());
+        Command::Audit { command } => audit_command(command),
+    }
+}
+
+fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let verdict = |ok: bool| if ok { (ExitCode::SUCCESS, "VALID") } else { (ExitCode::from(1), "INVALID") };
+    match command {
+        AuditCommand::Verify { store, checkpoint } => {
+            let (db, verifier) = store.open()?;
+            let mut notes = audit::published(&store.db)?;
+            for p in &checkpoint {
+                notes.push(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
             }
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db)?);
-            match audit::verify(&*store)? {
-                Verification::Intact { entries, head } => {
-                    println!("audit chain intact: {entries} entries, head {head}");
+            match audit::verify(&db, &verifier, &notes)? {
+                Verification::Intact(s) => {
+                    println!("audit log intact: {} entries, root {}", s.entries, hex::encode(s.root));
+                    println!(
+                        "{} signed checkpoints checked; the latest covers {} entries ({} not yet signed)",
+                        s.checkpoints,
+                        s.signed,
+                        s.entries - s.signed
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
-                Verification::BrokenAt { seq, expected_seq, problem } => {
-                    println!("audit chain BROKEN at entry {seq} (expected entry {expected_seq}): {problem}");
+                Verification::Broken(problem) => {
+                    println!("audit log BROKEN: {problem}");
+                    if let Some(seq) = problem.entry() {
+                        println!("first bad entry: {seq}");
+                    }
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        AuditCommand::Prove { seq, store, json } => {
+            let (db, verifier) = store.open()?;
+            let (proof, ok) = audit::prove(&db, &verifier, seq)?;
+            let path: Vec<String> = proof.path.iter().map(hex::encode).collect();
+            let (code, word) = verdict(ok);
+            if json {
+                let out = serde_json::json!({
+                    "seq": proof.seq, "entry": proof.entry, "leaf_hash": hex::encode(proof.leaf),
+                    "tree_size": proof.checkpoint.size, "root": hex::encode(proof.checkpoint.root),
+                    "checkpoint_time": proof.checkpoint.time, "path": path, "valid": ok,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("entry {}: {}", proof.seq, proof.entry);
+                println!("leaf hash  {}", hex::encode(proof.leaf));
+                println!("tree size  {} (signed checkpoint)", proof.checkpoint.size);
+                println!("root       {}", hex::encode(proof.checkpoint.root));
+                println!("path       {} hashes, leaf to root", path.len());
+                for h in &path {
+                    println!("  {h}");
+                }
+                println!("inclusion proof (RFC 9162 §2.1.3.2): {word}");
+            }
+            Ok(code)
+        }
+        AuditCommand::Consistency { from, to, store, json } => {
+            let (db, verifier) = store.open()?;
+            let (proof, ok) = audit::prove_consistency(&db, &verifier, from, to)?;
+            let path: Vec<String> = proof.path.iter().map(hex::encode).collect();
+            let (code, word) = verdict(ok);
+            if json {
+                let out = serde_json::json!({
+                    "from": proof.old.size, "from_root": hex::encode(proof.old.root),
+                    "to": proof.new.size, "to_root": hex::encode(proof.new.root), "path": path, "valid": ok,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("from size {}  root {}", proof.old.size, hex::encode(proof.old.root));
+                println!("to size   {}  root {}", proof.new.size, hex::encode(proof.new.root));
+                println!("path      {} hashes", path.len());
+                for h in &path {
+                    println!("  {h}");
+                }
+                println!("consistency proof (RFC 9162 §2.1.4.2): {word}");
+            }
+            Ok(code)
+        }
+        AuditCommand::Checkpoint { db, all } => {
+            let checkpoints = open_existing(&db)?.checkpoints()?;
+            let Some(latest) = checkpoints.last() else {
+                anyhow::bail!("the store has no signed checkpoint yet");
+            };
+            if all {
+                let notes: Vec<&str> = checkpoints.iter().map(|c| c.note.as_str()).collect();
+                print!("{}", notes.join("\n"));
+            } else {
+                print!("{}", latest.note);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::History { iin, db, keys: dir, json } => {
+            if proactive_sdk::domain::Iin::parse(iin.trim()).is_err() {
+                anyhow::bail!("the argument is not a valid IIN (12 digits with a valid check digit)");
+            }
+            let store = open_existing(&db)?;
+            let keys = Keys::load(&dir.unwrap_or_else(|| keys::dir_for(&db)))?;
+            let history = audit::history::history(&store, &keys, iin.trim())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else {
+                print!("{}", history.render());
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::audit::{self, Verification};
+use crate::audit::Verification;
 use crate::runner::RunStats;
 use crate::store::{Case, Store};
 
@@ -40,10 +40,22 @@ pub struct Report {
     pub events_per_second: f64,
     pub audit_entries: u64,
     pub audit_intact: bool,
+    /// Entries covered by the latest signed checkpoint.
+    pub audit_signed: u64,
+    /// The tree head (hex) of the whole log, when it verifies.
+    pub audit_root: Option<String>,
+    /// What is wrong with the log, when it does not verify.
+    pub audit_problem: Option<String>,
 }
 
 impl Report {
-    pub fn build(store: &dyn Store, stats: &RunStats, events_rejected: u64) -> anyhow::Result<Self> {
+    /// `audit` is the verification of the store's log (the caller holds the keys).
+    pub fn build(
+        store: &dyn Store,
+        stats: &RunStats,
+        events_rejected: u64,
+        audit: &Verification,
+    ) -> anyhow::Result<Self> {
         let mut services = Vec::new();
         for (service, c) in store.counts()? {
             let mut r = ServiceReport {
@@ -66,9 +78,9 @@ impl Report {
             }
             services.push(r);
         }
-        let (audit_entries, audit_intact) = match audit::verify(store)? {
-            Verification::Intact { entries, .. } => (entries, true),
-            Verification::BrokenAt { .. } => (0, false),
+        let (audit_entries, audit_signed, audit_root, audit_problem) = match audit {
+            Verification::Intact(s) => (s.entries, s.signed, Some(hex::encode(s.root)), None),
+            Verification::Broken(p) => (0, 0, None, Some(p.to_string())),
         };
         let secs = stats.elapsed.as_secs_f64();
         Ok(Report {
@@ -82,7 +94,10 @@ impl Report {
             elapsed_seconds: secs,
             events_per_second: if secs > 0.0 { stats.events_new as f64 / secs } else { 0.0 },
             audit_entries,
-            audit_intact,
+            audit_intact: audit_problem.is_none(),
+            audit_signed,
+            audit_root,
+            audit_problem,
         })
     }
 
@@ -147,12 +162,18 @@ impl Report {
             "throughput: {} events in {:.2} s = {:.0} events/s (whole lifecycle, virtual clock)",
             self.events_new, self.elapsed_seconds, self.events_per_second
         );
-        let _ = writeln!(
-            out,
-            "audit: {} entries, chain {}",
-            self.audit_entries,
-            if self.audit_intact { "intact" } else { "BROKEN" }
-        );
+        match (&self.audit_root, &self.audit_problem) {
+            (Some(root), _) => {
+                let _ = writeln!(
+                    out,
+                    "audit: {} entries, Merkle tree intact, {} signed, root {}",
+                    self.audit_entries, self.audit_signed, root
+                );
+            }
+            (None, problem) => {
+                let _ = writeln!(out, "audit: BROKEN: {}", problem.as_deref().unwrap_or("unknown"));
+            }
+        }
         out
     }
 }

@@ -19,6 +19,8 @@ pub struct RunStats {
     /// Virtual time covered.
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
+    /// The audit checkpoint signed at the end of the run (the latest one), as a signed note.
+    pub checkpoint: Option<String>,
 }
 
 /// Feed `events` (any order) and scripted `replies` through the pipeline, with `network`
@@ -80,6 +82,9 @@ pub fn run(
             last_progress = Instant::now();
         }
     }
+    // Every run ends on a signed tree head, so cutting entries off the end of the log is
+    // always detectable against it.
+    stats.checkpoint = pipeline.checkpoint(stats.last.unwrap_or(0))?;
     stats.elapsed = started.elapsed();
     Ok(stats)
 }

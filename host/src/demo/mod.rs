@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::audit::keys::{self, Keys};
+use crate::audit::{self, AuditLog};
 use crate::gate::registry::{Registries, SnapshotRegistry};
 use crate::gate::{Gate, phone};
 use crate::intake::ndjson::{self, Fields};
@@ -110,10 +112,17 @@ pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&s.db)?);
     let network = Arc::new(SimNetwork::new(scripts));
     let gate = Gate::new(Registries::from_snapshot(registry));
-    let pipeline = Pipeline::new(runtime, gate, store.clone(), network.clone(), Settings::default());
+    let keys = Keys::load_or_create(&keys::dir_for(&s.db))?;
+    let verifier = keys.verifier();
+    let settings = Settings { audit: Arc::new(AuditLog::new(keys)), ..Settings::default() };
+    let pipeline = Pipeline::new(runtime, gate, store.clone(), network.clone(), settings);
     let events_rejected = rejected.iter().filter(|r| r.file == s.events.display().to_string()).count() as u64;
     let stats = runner::run(&pipeline, events, replies, &network, s.until, &mut progress)?;
-    let report = Report::build(&*store, &stats, events_rejected)?;
+    if let Some(note) = &stats.checkpoint {
+        audit::publish(&s.db, note)?;
+    }
+    let verification = audit::verify(&*store, &verifier, &audit::published(&s.db)?)?;
+    let report = Report::build(&*store, &stats, events_rejected, &verification)?;
     Ok(Outcome { report, stats, rejected, plugin_errors, store })
 }
 

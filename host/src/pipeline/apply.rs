@@ -2,13 +2,17 @@
 //! record with the plugin build, the messages, and the gate's second consent check before
 //! anything is provided.
 
+use serde_json::json;
+
+use crate::audit::{Actor, AuditLog, Entry};
 use crate::gate::{ConsentVerdict, Gate};
 use crate::model::{CaseState, Decision, Timestamp};
+use crate::redact::redact;
 use crate::runtime::{CallFailure, LoadedPlugin, ServiceSpec};
 use crate::store::{Case, DecisionRecord, MessageKind, Tx};
 
 use super::messages::{self, MessageError};
-use super::{Settings, audit, codes};
+use super::{Settings, codes};
 
 /// Which export was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +64,19 @@ impl Applier<'_> {
             decision: decision.kind().to_owned(),
             detail: detail.clone(),
         })?;
-        let r = &self.plugin.reference;
-        audit(
+        let log = &self.settings.audit;
+        let ground = match &decision {
+            Decision::Refuse { ground, .. } => Some(ground.as_str()),
+            _ => None,
+        };
+        log.append(
             tx,
-            self.now,
-            &format!("plugin:{}@{}#{}", r.id, r.version, &r.hash[..16]),
-            "decision",
-            Some(case.id),
-            serde_json::json!({ "stage": stage.as_str(), "decision": decision.kind(), "service": self.service.id }),
+            Entry::new(self.now, &Actor::Plugin(self.plugin.reference.clone()), "decision")
+                .case(case.id)
+                .outcome(decision.kind())
+                .ground(ground)
+                .consent(case.consent_id.as_deref())
+                .detail(json!({ "stage": stage.as_str(), "service": self.service.id })),
         )?;
         case.updated_at = self.now;
         match decision {
@@ -98,13 +107,14 @@ impl Applier<'_> {
                 let recipient = case.recipient.clone().unwrap_or_default();
                 match self.gate.check_consent(&recipient, scopes, self.now) {
                     ConsentVerdict::Valid { consent_id } => {
-                        audit(
+                        log.append(
                             tx,
-                            self.now,
-                            "gate",
-                            "gate.consent-recheck",
-                            Some(case.id),
-                            serde_json::json!({ "consent": consent_id, "valid": true }),
+                            Entry::new(self.now, &Actor::Gate, "gate.consent-recheck")
+                                .case(case.id)
+                                .outcome("valid")
+                                .ground(Some(super::GROUND_GATE_PASS))
+                                .consent(Some(&consent_id))
+                                .detail(json!({ "scopes": scopes })),
                         )?;
                         case.state = CaseState::Provided;
                         case.consent_id = Some(consent_id);
@@ -115,13 +125,14 @@ impl Applier<'_> {
                         }
                     }
                     ConsentVerdict::Refused { reason, consent_id } => {
-                        audit(
+                        log.append(
                             tx,
-                            self.now,
-                            "gate",
-                            "gate.consent-recheck",
-                            Some(case.id),
-                            serde_json::json!({ "consent": consent_id, "valid": false, "reason": reason.as_str() }),
+                            Entry::new(self.now, &Actor::Gate, "gate.consent-recheck")
+                                .case(case.id)
+                                .outcome(reason.as_str())
+                                .ground(Some(super::gate_ground(reason)))
+                                .consent(consent_id)
+                                .detail(json!({ "scopes": scopes })),
                         )?;
                         tx.record_decision(&DecisionRecord {
                             case_id: case.id,
@@ -146,14 +157,7 @@ impl Applier<'_> {
                 }
             }
         }
-        audit(
-            tx,
-            self.now,
-            "host",
-            "case.state",
-            Some(case.id),
-            serde_json::json!({ "state": case.state, "ground": case.ground }),
-        )?;
+        log.append(tx, state_entry(case, self.now))?;
         Ok(())
     }
 
@@ -183,12 +187,21 @@ impl Applier<'_> {
             decision: "failed".into(),
             detail: why.to_owned(),
         })?;
-        host_outcome(tx, case, CaseState::Failed, why, self.now)
+        self.settings.audit.append(
+            tx,
+            Entry::new(self.now, &Actor::Plugin(self.plugin.reference.clone()), "decision")
+                .case(case.id)
+                .outcome("failed")
+                .consent(case.consent_id.as_deref())
+                .detail(json!({ "stage": stage.as_str(), "service": self.service.id, "failure": kind })),
+        )?;
+        host_outcome(&self.settings.audit, tx, case, CaseState::Failed, why, self.now)
     }
 }
 
 /// A state the host decides on its own (gate stop, effective date, failure).
 pub fn host_outcome(
+    log: &AuditLog,
     tx: &mut dyn Tx,
     case: &mut Case,
     state: CaseState,
@@ -198,5 +211,17 @@ pub fn host_outcome(
     case.state = state;
     case.reason = Some(reason.to_owned());
     case.updated_at = now;
-    audit(tx, now, "host", "case.state", Some(case.id), serde_json::json!({ "state": state, "reason": reason }))
+    log.append(tx, state_entry(case, now))?;
+    Ok(())
+}
+
+/// The entry that records where a step left a case. Reasons can quote plugin text, so
+/// anything identifier-shaped in them is masked.
+fn state_entry(case: &Case, now: Timestamp) -> Entry {
+    Entry::new(now, &Actor::Host, "case.state")
+        .case(case.id)
+        .outcome(case.state.as_str())
+        .ground(case.ground.as_deref())
+        .consent(case.consent_id.as_deref())
+        .detail(json!({ "reason": case.reason.as_deref().map(redact) }))
 }

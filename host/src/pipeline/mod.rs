@@ -12,14 +12,16 @@ mod messages;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde_json::json;
+
+use crate::audit::{Actor, AuditLog, Entry};
 use crate::gate::{Gate, Verdict};
-use crate::model::{CaseState, Event, Timestamp};
-use crate::redact::pseudonym;
+use crate::model::{CaseState, Event, GateReason, Timestamp};
 use crate::runtime::{CallContext, CaseInput, LoadedPlugin, ReplyInput, Runtime, ServiceSpec};
 use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
 use crate::sms::reply;
 use crate::sms::window::SendingWindow;
-use crate::store::{AuditEntry, Case, Inbound, InboundStatus, MessageKind, Store, Tx};
+use crate::store::{Case, Inbound, InboundStatus, MessageKind, Store, Tx};
 
 pub use apply::Stage;
 
@@ -31,11 +33,20 @@ pub struct Settings {
     pub config: Arc<BTreeMap<String, String>>,
     /// The host's own cap on questions per case, whatever a plugin asks for.
     pub max_asks: u32,
+    /// The audit log's keys and checkpoint interval.
+    pub audit: Arc<AuditLog>,
 }
 
 impl Default for Settings {
+    /// The embedded defaults, with throwaway audit keys: a run whose log must be verified
+    /// later sets `audit` from the store's key folder.
     fn default() -> Self {
-        Settings { window: SendingWindow::default(), config: Arc::new(default_config()), max_asks: 3 }
+        Settings {
+            window: SendingWindow::default(),
+            config: Arc::new(default_config()),
+            max_asks: 3,
+            audit: Arc::new(AuditLog::ephemeral()),
+        }
     }
 }
 
@@ -108,15 +119,12 @@ impl Pipeline {
         if !tx.insert_event(event, now)? {
             return Ok(Ingested::Duplicate);
         }
-        audit(
+        let log = &self.settings.audit;
+        log.append(
             &mut *tx,
-            now,
-            "host",
-            "event.received",
-            None,
-            serde_json::json!({
-                "event": event.id, "kind": event.kind, "subject": pseudonym(&event.subject),
-            }),
+            Entry::new(now, &Actor::Host, "event.received").outcome("accepted").detail(json!({
+                "event": event.id, "kind": event.kind, "subject": log.identity(&event.subject),
+            })),
         )?;
         let mut cases = 0;
         for (plugin, service) in plugins.subscribers(&event.kind) {
@@ -143,15 +151,11 @@ impl Pipeline {
                 updated_at: now,
             };
             case.id = tx.insert_case(&case)?;
-            audit(
+            log.append(
                 &mut *tx,
-                now,
-                "host",
-                "case.received",
-                Some(case.id),
-                serde_json::json!({
+                Entry::new(now, &Actor::Host, "case.received").case(case.id).outcome("received").detail(json!({
                     "event": event.id, "service": service.id, "agency": service.agency,
-                }),
+                })),
             )?;
             self.decide_on_event(&mut *tx, plugin, service, event, &mut case, now)?;
             tx.update_case(&case)?;
@@ -172,35 +176,40 @@ impl Pipeline {
         let occurred = proactive_sdk::time::local_date(event.occurred_at);
         if occurred < service.effective_from {
             let reason = format!("the event predates the service's legal basis ({})", service.effective_from);
-            return apply::host_outcome(tx, case, CaseState::Skipped, &reason, now);
+            return apply::host_outcome(&self.settings.audit, tx, case, CaseState::Skipped, &reason, now);
         }
+        let log = &self.settings.audit;
         match self.gate.check_offer(event, service, now) {
             Verdict::Stop { reason, recipient, consent_id } => {
                 case.recipient = recipient;
                 case.consent_id = consent_id.clone();
-                audit(
+                log.append(
                     tx,
-                    now,
-                    "gate",
-                    "gate.stop",
-                    Some(case.id),
-                    serde_json::json!({
-                        "reason": reason.as_str(), "consent": consent_id,
-                        "recipient": case.recipient.as_deref().map(pseudonym),
-                    }),
+                    Entry::new(now, &Actor::Gate, "gate.stop")
+                        .case(case.id)
+                        .outcome(reason.as_str())
+                        .ground(Some(gate_ground(reason)))
+                        .consent(consent_id)
+                        .detail(json!({
+                            "recipient": case.recipient.as_deref().map(|r| log.identity(r)),
+                            "scopes": service.consent_scopes,
+                        })),
                 )?;
-                apply::host_outcome(tx, case, CaseState::GatedOut, reason.as_str(), now)
+                apply::host_outcome(log, tx, case, CaseState::GatedOut, reason.as_str(), now)
             }
             Verdict::Pass(pass) => {
-                audit(
+                log.append(
                     tx,
-                    now,
-                    "gate",
-                    "gate.pass",
-                    Some(case.id),
-                    serde_json::json!({
-                        "consent": pass.consent_id, "recipient": pseudonym(&pass.recipient),
-                    }),
+                    Entry::new(now, &Actor::Gate, "gate.pass")
+                        .case(case.id)
+                        .outcome("pass")
+                        .ground(Some(GROUND_GATE_PASS))
+                        .consent(Some(&pass.consent_id))
+                        .detail(json!({
+                            "recipient": log.identity(&pass.recipient),
+                            "phone": log.phone(pass.phone.as_str()),
+                            "scopes": service.consent_scopes,
+                        })),
                 )?;
                 case.recipient = Some(pass.recipient);
                 case.phone = Some(pass.phone.as_str().to_owned());
@@ -219,6 +228,7 @@ impl Pipeline {
 
     /// Hand queued messages whose time has come to the gateway, inside the sending window.
     pub fn dispatch(&self, now: Timestamp) -> anyhow::Result<usize> {
+        let log = &self.settings.audit;
         if self.settings.window.next_open(now) != now {
             return Ok(0);
         }
@@ -255,9 +265,16 @@ impl Pipeline {
                 Err(reason) => {
                     tracing::warn!(message = m.id, "gateway rejected a message: {reason}");
                     tx.mark_failed(m.id, now, &reason)?;
-                    audit(&mut *tx, now, "sms", "sms.rejected", m.case_id, serde_json::json!({ "message": m.id }))?;
+                    log.append(
+                        &mut *tx,
+                        Entry::new(now, &Actor::Sms, "sms.rejected")
+                            .case(m.case_id)
+                            .outcome("rejected")
+                            .detail(json!({ "message": m.id, "to": log.phone(&m.phone) })),
+                    )?;
                     if let Some(mut c) = case.filter(|c| c.state.is_open()) {
-                        apply::host_outcome(&mut *tx, &mut c, CaseState::Failed, "the gateway rejected the SMS", now)?;
+                        let why = "the gateway rejected the SMS";
+                        apply::host_outcome(log, &mut *tx, &mut c, CaseState::Failed, why, now)?;
                         tx.update_case(&c)?;
                     }
                     tx.commit()?;
@@ -265,15 +282,15 @@ impl Pipeline {
                 }
             };
             tx.mark_sent(m.id, now, &gateway_id)?;
-            audit(
+            log.append(
                 &mut *tx,
-                now,
-                "sms",
-                "sms.sent",
-                m.case_id,
-                serde_json::json!({
-                    "message": m.id, "parts": m.parts, "kind": format!("{:?}", m.kind).to_lowercase(),
-                }),
+                Entry::new(now, &Actor::Sms, "sms.sent")
+                    .case(m.case_id)
+                    .outcome("sent")
+                    .consent(case.as_ref().and_then(|c| c.consent_id.as_deref()))
+                    .detail(json!({
+                        "message": m.id, "parts": m.parts, "kind": m.kind, "to": log.phone(&m.phone),
+                    })),
             )?;
             if let (MessageKind::Question, Some(mut c)) = (m.kind, case)
                 && c.state == CaseState::Offered
@@ -305,6 +322,7 @@ impl Pipeline {
                 let mut tx = self.store.begin()?;
                 let Some((plugin, service)) = plugins.service(&case.service) else {
                     apply::host_outcome(
+                        &self.settings.audit,
                         &mut *tx,
                         &mut case,
                         CaseState::Failed,
@@ -320,7 +338,8 @@ impl Pipeline {
                 };
                 let input = case_input(&case, &event);
                 let result = self.runtime.on_timeout(plugin, service, self.context(plugin, service, now), &input);
-                audit(&mut *tx, now, "host", "case.timeout", Some(case.id), serde_json::json!({}))?;
+                let entry = Entry::new(now, &Actor::Host, "case.timeout").case(case.id).outcome("reply-window-closed");
+                self.settings.audit.append(&mut *tx, entry)?;
                 self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Timeout, result)?;
                 tx.update_case(&case)?;
                 tx.commit()?;
@@ -365,16 +384,13 @@ impl Pipeline {
         else {
             return Ok(InboundOutcome::Duplicate);
         };
-        audit(
+        let log = &self.settings.audit;
+        log.append(
             &mut *tx,
-            at,
-            "sms",
-            "sms.received",
-            target.map(|c| c.id),
-            serde_json::json!({
-                "inbound": inbound_id, "answer": reading.answer, "status": status,
-                "phone": pseudonym(&phone_key),
-            }),
+            Entry::new(at, &Actor::Sms, "sms.received")
+                .case(target.map(|c| c.id))
+                .outcome(json_word(&status))
+                .detail(json!({ "inbound": inbound_id, "answer": reading.answer, "from": log.phone(&phone_key) })),
         )?;
         let Some(case) = target else {
             if let Some(p) = &phone {
@@ -392,7 +408,8 @@ impl Pipeline {
         let mut case = case.clone();
         let plugins = self.runtime.active();
         let Some((plugin, service)) = plugins.service(&case.service) else {
-            apply::host_outcome(&mut *tx, &mut case, CaseState::Failed, "no active plugin carries the service", at)?;
+            let why = "no active plugin carries the service";
+            apply::host_outcome(log, &mut *tx, &mut case, CaseState::Failed, why, at)?;
             tx.update_case(&case)?;
             tx.commit()?;
             return Ok(InboundOutcome::Matched);
@@ -407,6 +424,15 @@ impl Pipeline {
         tx.update_case(&case)?;
         tx.commit()?;
         Ok(InboundOutcome::Matched)
+    }
+
+    /// Sign the audit tree as it stands, unless the latest checkpoint already covers it, and
+    /// return the latest signed note. `at` is the pipeline's clock, like every other step.
+    pub fn checkpoint(&self, at: Timestamp) -> anyhow::Result<Option<String>> {
+        let mut tx = self.store.begin()?;
+        let note = self.settings.audit.checkpoint(&mut *tx, at)?;
+        tx.commit()?;
+        Ok(note)
     }
 
     /// The earliest time, not before `now`, at which anything is due: a timer, or a queued
@@ -428,14 +454,24 @@ fn case_input<'a>(case: &'a Case, event: &'a Event) -> CaseInput<'a> {
     }
 }
 
-pub(crate) fn audit(
-    tx: &mut dyn Tx,
-    at: Timestamp,
-    actor: &str,
-    action: &str,
-    case_id: Option<i64>,
-    detail: serde_json::Value,
-) -> anyhow::Result<()> {
-    tx.append_audit(&AuditEntry { at, actor: actor.to_owned(), action: action.to_owned(), case_id, detail })?;
-    Ok(())
+/// The legal ground the gate records when it lets a case through: clause 3, both conditions
+/// (a registered mobile number, and consent through the access-control service).
+pub const GROUND_GATE_PASS: &str = "rules-3";
+
+/// The clause of the Rules behind a gate stop. `rules-3.1` and `rules-3.2` are clause 3's
+/// first condition (a registered mobile number) and second (consent).
+pub fn gate_ground(reason: GateReason) -> &'static str {
+    match reason {
+        GateReason::StateBody | GateReason::NoRecipient => "rules-2.3",
+        GateReason::NotMobile => "rules-2.2",
+        GateReason::NoRegisteredNumber | GateReason::ForeignNumber => "rules-3.1",
+        GateReason::NoConsent | GateReason::ConsentRevoked | GateReason::ConsentExpired | GateReason::ConsentScope => {
+            "rules-3.2"
+        }
+    }
+}
+
+/// A serde enum's wire word (`"ambiguous"`), for the audit outcome.
+fn json_word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

@@ -1,5 +1,5 @@
-//! Durable state: events, cases, decisions, the SMS outbox, replies, timers and the audit
-//! chain.
+//! Durable state: events, cases, decisions, the SMS outbox, replies, timers, and the audit
+//! log with its Merkle nodes and signed checkpoints.
 //!
 //! The store is a port: SQLite is the embedded default ([`sqlite::SqliteStore`]) and a
 //! shared PostgreSQL store implements the same trait. All writes for one step of the
@@ -118,23 +118,33 @@ pub struct Inbound {
     pub status: InboundStatus,
 }
 
-/// One audit entry before it is chained.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub at: Timestamp,
-    pub actor: String,
-    pub action: String,
-    pub case_id: Option<CaseId>,
-    pub detail: serde_json::Value,
+/// A stored audit entry: its position, its canonical JSON, and the RFC 9162 leaf hash of
+/// that JSON (hex). The leaf is kept so a tree head or a proof never rehashes the entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub entry: String,
+    pub leaf: String,
 }
 
-/// A stored, chained audit row.
+/// A signed checkpoint as stored: the note is the source of truth, the other columns are
+/// copies for querying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub at: Timestamp,
+    /// Hex.
+    pub root: String,
+    pub note: String,
+}
+
+/// A stored incoming SMS, for a citizen's history.
 #[derive(Debug, Clone)]
-pub struct AuditRow {
-    pub seq: i64,
-    pub entry_json: String,
-    pub prev_hash: String,
-    pub hash: String,
+pub struct InboundRecord {
+    pub text: String,
+    pub received_at: Timestamp,
+    pub answer: String,
+    pub status: String,
 }
 
 /// Counts for the report, grouped by service.
@@ -165,7 +175,23 @@ pub trait Store: Send + Sync {
     fn event(&self, id: &str) -> anyhow::Result<Option<Event>>;
     fn decisions(&self, case: CaseId) -> anyhow::Result<Vec<DecisionRecord>>;
     fn counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, ServiceCounts>>;
-    fn audit_rows(&self, after_seq: i64, limit: usize) -> anyhow::Result<Vec<AuditRow>>;
+    /// Audit entries after `after_seq`, in order.
+    fn audit_rows(&self, after_seq: u64, limit: usize) -> anyhow::Result<Vec<AuditRow>>;
+    /// A stored Merkle node: level 0 is an entry's leaf hash, higher levels the perfect
+    /// subtrees completed so far.
+    fn audit_node(&self, level: u32, index: u64) -> anyhow::Result<Option<[u8; 32]>>;
+    /// Every stored checkpoint, by size.
+    fn checkpoints(&self) -> anyhow::Result<Vec<StoredCheckpoint>>;
+    /// Audit entries whose JSON contains `text` (a keyed hash), in order.
+    fn audit_rows_containing(&self, text: &str) -> anyhow::Result<Vec<AuditRow>>;
+    /// Cases about a person: addressed to them, or about an event whose subject they are.
+    fn cases_for_person(&self, iin: &str) -> anyhow::Result<Vec<Case>>;
+    /// A case's messages, in the order they were queued.
+    fn messages_for_case(&self, case: CaseId) -> anyhow::Result<Vec<OutboxMessage>>;
+    /// Messages to a number that belong to no case (help texts).
+    fn loose_messages(&self, phone: &str) -> anyhow::Result<Vec<OutboxMessage>>;
+    /// The replies matched to a case.
+    fn inbound_for_case(&self, case: CaseId) -> anyhow::Result<Vec<InboundRecord>>;
     fn message_count(&self) -> anyhow::Result<u64>;
     fn inbound_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>>;
 }
@@ -185,7 +211,16 @@ pub trait Tx {
     fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>>;
     /// Reply codes in use by open cases for a phone.
     fn codes_in_use(&mut self, phone: &str) -> anyhow::Result<Vec<String>>;
-    /// Append to the audit chain; returns the entry's sequence number.
-    fn append_audit(&mut self, entry: &AuditEntry) -> anyhow::Result<i64>;
+    /// How many audit entries there are (the next one's index).
+    fn audit_size(&mut self) -> anyhow::Result<u64>;
+    /// Store an audit entry at the end of the log ([`crate::audit::AuditLog::append`]
+    /// decides its position and hash).
+    fn insert_audit(&mut self, row: &AuditRow) -> anyhow::Result<()>;
+    /// As [`Store::audit_node`], inside the transaction.
+    fn audit_node(&mut self, level: u32, index: u64) -> anyhow::Result<Option<[u8; 32]>>;
+    /// Store Merkle nodes completed by an append: `(level ≥ 1, index, hash)`.
+    fn put_audit_nodes(&mut self, nodes: &[(u32, u64, [u8; 32])]) -> anyhow::Result<()>;
+    fn latest_checkpoint(&mut self) -> anyhow::Result<Option<StoredCheckpoint>>;
+    fn insert_checkpoint(&mut self, c: &StoredCheckpoint) -> anyhow::Result<()>;
     fn commit(self: Box<Self>) -> anyhow::Result<()>;
 }

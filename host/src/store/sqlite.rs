@@ -11,10 +11,9 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AuditEntry, AuditRow, Case, CaseId, DecisionRecord, Inbound, MessageKind, MessageState, NewMessage, OutboxMessage,
-    ServiceCounts, Store, Tx,
+    AuditRow, Case, CaseId, DecisionRecord, Inbound, InboundRecord, MessageKind, MessageState, NewMessage,
+    OutboxMessage, ServiceCounts, Store, StoredCheckpoint, Tx,
 };
-use crate::audit;
 use crate::model::{CaseState, Event, Language, Timestamp};
 
 const SCHEMA: &str = r#"
@@ -87,8 +86,19 @@ CREATE TABLE IF NOT EXISTS inbound (
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     entry TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    leaf_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    root TEXT NOT NULL,
+    note TEXT NOT NULL
 );
 "#;
 
@@ -113,6 +123,12 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let chained: bool =
+            conn.prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'prev_hash'")?.exists([])?;
+        anyhow::ensure!(
+            !chained,
+            "this store was written by an earlier version with a linear audit chain; start a new store"
+        );
         conn.execute_batch(SCHEMA).context("creating the schema")?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore { conn: Mutex::new(conn) })
@@ -150,6 +166,53 @@ fn case_from_row(r: &Row<'_>) -> rusqlite::Result<Case> {
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
     })
+}
+
+const MESSAGE_COLUMNS: &str = "id, case_id, kind, phone, text, parts, not_before, state, queued_at, sent_at";
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxMessage> {
+    let kind: String = r.get(2)?;
+    let state: String = r.get(7)?;
+    Ok(OutboxMessage {
+        id: r.get(0)?,
+        case_id: r.get(1)?,
+        kind: kind_parse(&kind),
+        phone: r.get(3)?,
+        text: r.get(4)?,
+        parts: r.get(5)?,
+        not_before: r.get(6)?,
+        state: match state.as_str() {
+            "queued" => MessageState::Queued,
+            "sent" => MessageState::Sent,
+            _ => MessageState::Failed,
+        },
+        queued_at: r.get(8)?,
+        sent_at: r.get(9)?,
+    })
+}
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow { seq: r.get::<_, i64>(0)? as u64, entry: r.get(1)?, leaf: r.get(2)? })
+}
+
+fn checkpoint_row(r: &Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint { size: r.get::<_, i64>(0)? as u64, at: r.get(1)?, root: r.get(2)?, note: r.get(3)? })
+}
+
+/// A Merkle node: level 0 is the entry's leaf column (hex), higher levels the node table.
+fn audit_node(conn: &Connection, level: u32, index: u64) -> anyhow::Result<Option<[u8; 32]>> {
+    let hash: Option<Vec<u8>> = if level == 0 {
+        let hex_leaf: Option<String> = conn
+            .prepare_cached("SELECT leaf_hash FROM audit WHERE seq = ?1")?
+            .query_row([index as i64 + 1], |r| r.get(0))
+            .optional()?;
+        hex_leaf.and_then(|h| hex::decode(h).ok())
+    } else {
+        conn.prepare_cached("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, index as i64], |r| r.get(0))
+            .optional()?
+    };
+    Ok(hash.and_then(|h| <[u8; 32]>::try_from(h).ok()))
 }
 
 fn kind_str(k: MessageKind) -> &'static str {
@@ -210,25 +273,11 @@ impl Store for SqliteStore {
 
     fn due_messages(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxMessage>> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(
-            "SELECT id, case_id, kind, phone, text, parts, not_before, queued_at FROM outbox \
-             WHERE state = 'queued' AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![now, limit as i64], |r| {
-            let kind: String = r.get(2)?;
-            Ok(OutboxMessage {
-                id: r.get(0)?,
-                case_id: r.get(1)?,
-                kind: kind_parse(&kind),
-                phone: r.get(3)?,
-                text: r.get(4)?,
-                parts: r.get(5)?,
-                not_before: r.get(6)?,
-                state: MessageState::Queued,
-                queued_at: r.get(7)?,
-                sent_at: None,
-            })
-        })?;
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE state = 'queued' AND not_before <= ?1 \
+             ORDER BY not_before, id LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![now, limit as i64], message_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -323,12 +372,68 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn audit_rows(&self, after_seq: i64, limit: usize) -> anyhow::Result<Vec<AuditRow>> {
+    fn audit_rows(&self, after_seq: u64, limit: usize) -> anyhow::Result<Vec<AuditRow>> {
         let conn = self.conn();
         let mut st =
-            conn.prepare_cached("SELECT seq, entry, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let rows = st.query_map(params![after_seq, limit as i64], |r| {
-            Ok(AuditRow { seq: r.get(0)?, entry_json: r.get(1)?, prev_hash: r.get(2)?, hash: r.get(3)? })
+            conn.prepare_cached("SELECT seq, entry, leaf_hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = st.query_map(params![after_seq as i64, limit as i64], audit_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit_node(&self, level: u32, index: u64) -> anyhow::Result<Option<[u8; 32]>> {
+        audit_node(&self.conn(), level, index)
+    }
+
+    fn checkpoints(&self) -> anyhow::Result<Vec<StoredCheckpoint>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT size, at, root, note FROM checkpoints ORDER BY size")?;
+        let rows = st.query_map([], checkpoint_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit_rows_containing(&self, text: &str) -> anyhow::Result<Vec<AuditRow>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT seq, entry, leaf_hash FROM audit WHERE instr(entry, ?1) > 0 ORDER BY seq")?;
+        let rows = st.query_map([text], audit_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn cases_for_person(&self, iin: &str) -> anyhow::Result<Vec<Case>> {
+        let conn = self.conn();
+        let columns = CASE_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {columns} FROM cases c JOIN events e ON e.id = c.event_id \
+             WHERE c.recipient = ?1 OR json_extract(e.body, '$.subject') = ?1 ORDER BY c.id"
+        ))?;
+        let rows = st.query_map([iin], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn messages_for_case(&self, case: CaseId) -> anyhow::Result<Vec<OutboxMessage>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE case_id = ?1 ORDER BY id"))?;
+        let rows = st.query_map([case], message_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn loose_messages(&self, phone: &str) -> anyhow::Result<Vec<OutboxMessage>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE case_id IS NULL AND phone = ?1 ORDER BY id"
+        ))?;
+        let rows = st.query_map([phone], message_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn inbound_for_case(&self, case: CaseId) -> anyhow::Result<Vec<InboundRecord>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT text, received_at, answer, status FROM inbound WHERE case_id = ?1 ORDER BY received_at, id",
+        )?;
+        let rows = st.query_map([case], |r| {
+            Ok(InboundRecord { text: r.get(0)?, received_at: r.get(1)?, answer: r.get(2)?, status: r.get(3)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -490,19 +595,45 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn append_audit(&mut self, entry: &AuditEntry) -> anyhow::Result<i64> {
-        let (seq, prev): (i64, String) = self
+    fn audit_size(&mut self) -> anyhow::Result<u64> {
+        let max: Option<i64> = self.conn.prepare_cached("SELECT MAX(seq) FROM audit")?.query_row([], |r| r.get(0))?;
+        Ok(max.unwrap_or(0) as u64)
+    }
+
+    fn insert_audit(&mut self, row: &AuditRow) -> anyhow::Result<()> {
+        self.conn.prepare_cached("INSERT INTO audit (seq, entry, leaf_hash) VALUES (?1, ?2, ?3)")?.execute(params![
+            row.seq as i64,
+            row.entry,
+            row.leaf
+        ])?;
+        Ok(())
+    }
+
+    fn audit_node(&mut self, level: u32, index: u64) -> anyhow::Result<Option<[u8; 32]>> {
+        audit_node(&self.conn, level, index)
+    }
+
+    fn put_audit_nodes(&mut self, nodes: &[(u32, u64, [u8; 32])]) -> anyhow::Result<()> {
+        let mut st = self.conn.prepare_cached("INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        for (level, index, hash) in nodes {
+            st.execute(params![level, *index as i64, &hash[..]])?;
+        }
+        Ok(())
+    }
+
+    fn latest_checkpoint(&mut self) -> anyhow::Result<Option<StoredCheckpoint>> {
+        Ok(self
             .conn
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .unwrap_or((0, audit::GENESIS.to_owned()));
-        let json = audit::canonical(entry);
-        let hash = audit::chain_hash(&prev, &json);
+            .prepare_cached("SELECT size, at, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")?
+            .query_row([], checkpoint_row)
+            .optional()?)
+    }
+
+    fn insert_checkpoint(&mut self, c: &StoredCheckpoint) -> anyhow::Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![seq + 1, json, prev, hash])?;
-        Ok(seq + 1)
+            .prepare_cached("INSERT INTO checkpoints (size, at, root, note) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![c.size as i64, c.at, c.root, c.note])?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> anyhow::Result<()> {
