@@ -165,6 +165,11 @@ impl host::Host for CallState {
         self.imports.config(&key).map_err(trap)
     }
 
+    fn local_date(&mut self, at: i64) -> wasmtime::Result<host::CalendarDate> {
+        let (year, month, day) = self.imports.local_date(at).map_err(trap)?;
+        Ok(host::CalendarDate { year, month, day })
+    }
+
     fn fact(
         &mut self,
         person: String,

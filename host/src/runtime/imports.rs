@@ -97,6 +97,14 @@ impl Imports {
         Ok(self.ctx()?.now)
     }
 
+    /// The local calendar date of `at`, as (year, month, day).
+    pub fn local_date(&mut self, at: Timestamp) -> Result<(i32, u8, u8), HostAbuse> {
+        use chrono::Datelike as _;
+        self.count()?;
+        let d = proactive_sdk::time::local_date(at);
+        Ok((d.year(), d.month() as u8, d.day() as u8))
+    }
+
     pub fn config(&mut self, key: &str) -> Result<Option<String>, HostAbuse> {
         self.count()?;
         Ok(self.ctx()?.config.get(key).cloned())
