@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod demo_expectation;
 mod ingest;
 mod native;

@@ -281,9 +281,10 @@ impl Problem {
         match *self {
             Problem::Missing { seq } | Problem::Misplaced { seq, .. } => Some(seq),
             Problem::Altered { seq } | Problem::Unreadable { seq } => Some(seq),
-            Problem::Rewritten { from, .. } => Some(from + 1),
             Problem::Truncated { entries, .. } => Some(entries + 1),
-            Problem::ForeignCheckpoint { .. } | Problem::Forked { .. } => None,
+            // A rewrite with recomputed hashes is placed between two checkpoints, not at one
+            // entry; the message names the range.
+            Problem::Rewritten { .. } | Problem::ForeignCheckpoint { .. } | Problem::Forked { .. } => None,
         }
     }
 }
