@@ -178,7 +178,7 @@ impl Applier<'_> {
     }
 
     fn fail(&self, tx: &mut dyn Tx, case: &mut Case, stage: Stage, why: &str, kind: &str) -> anyhow::Result<()> {
-        tracing::warn!(case = case.id, service = %self.service.id, plugin = %self.plugin.reference.id, kind, "plugin call failed: {why}");
+        tracing::warn!(case = case.id, service = %self.service.id, plugin = %self.plugin.reference.id, kind, "plugin call failed: {}", redact(why));
         tx.record_decision(&DecisionRecord {
             case_id: case.id,
             at: self.now,

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::audit::{Actor, AuditLog, Entry};
 use crate::gate::{Gate, Verdict};
 use crate::model::{CaseState, Event, GateReason, Timestamp};
+use crate::redact::redact;
 use crate::runtime::{CallContext, CaseInput, LoadedPlugin, ReplyInput, Runtime, ServiceSpec};
 use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
 use crate::sms::reply;
@@ -254,7 +255,7 @@ impl Pipeline {
             let submitted = match self.gateway.submit(&sms) {
                 Ok(id) => Ok(id),
                 Err(GatewayError::Transient(e)) => {
-                    tracing::warn!(message = m.id, "gateway unavailable, will retry: {e}");
+                    tracing::warn!(message = m.id, "gateway unavailable, will retry: {}", redact(&e));
                     break;
                 }
                 Err(GatewayError::Rejected(e)) => Err(e),
@@ -263,7 +264,8 @@ impl Pipeline {
             let gateway_id = match submitted {
                 Ok(id) => id,
                 Err(reason) => {
-                    tracing::warn!(message = m.id, "gateway rejected a message: {reason}");
+                    // A gateway may quote the number back: logs never carry one.
+                    tracing::warn!(message = m.id, "gateway rejected a message: {}", redact(&reason));
                     tx.mark_failed(m.id, now, &reason)?;
                     log.append(
                         &mut *tx,
