@@ -322,6 +322,28 @@ fn tampering_with_the_database_is_pinpointed() {
     }
 }
 
+#[test]
+fn the_host_refuses_to_extend_a_log_cut_behind_its_published_checkpoint() {
+    let r = run();
+    let t = TestDir::new();
+    let db = copy_of_store(&t);
+    let signed = audit_size(&db);
+    let c = Connection::open(&db).unwrap();
+    c.execute("DELETE FROM audit WHERE seq > ?1", [signed - 100]).unwrap();
+    c.execute("DELETE FROM checkpoints WHERE size > ?1", [signed - 100]).unwrap();
+    drop(c);
+    let plugins = t.plugins(&[]);
+    let (events, registry) = (r.out.join("events.ndjson"), r.out.join("registry"));
+    let args = ["ingest", path(&events), "--registry", path(&registry), "--db", path(&db), "--plugins", path(&plugins)];
+    let out = proactive(&args, t.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ingest must refuse");
+    assert!(stderr.contains("no longer matches its published checkpoint"), "{stderr}");
+    assert_eq!(audit_size(&db), signed - 100, "nothing was appended");
+    let published = std::fs::read_to_string(format!("{}.checkpoint", db.display())).unwrap();
+    assert!(published.contains(&format!("\n{signed}\n")), "the published note is kept: {published}");
+}
+
 /// The note's body signed by a fresh key under the host's key name, the way a forger with
 /// database access but not the key folder would have to.
 fn sign_with_another_key(note: &str) -> String {

@@ -434,6 +434,24 @@ pub fn published(db: &Path) -> anyhow::Result<Vec<String>> {
     }
 }
 
+/// Refuse to extend a log that no longer matches its published checkpoint. Appending to a
+/// cut or rewritten log and signing the result would replace the published note, the one
+/// piece of evidence outside the database. O(log² n) reads, so every run can afford it.
+pub fn check_published(store: &dyn Store, verifier: &Verifier, db: &Path) -> anyhow::Result<()> {
+    for note in published(db)? {
+        let signed = Checkpoint::open(&note, verifier).context("the published audit checkpoint")?;
+        let root = merkle::root(&mut StoreNodes(store), signed.size).ok();
+        anyhow::ensure!(
+            root == Some(signed.root),
+            "the audit log no longer matches its published checkpoint at size {}; nothing was run \
+             (see `proactive audit verify --db {}`)",
+            signed.size,
+            db.display()
+        );
+    }
+    Ok(())
+}
+
 /// An inclusion proof for one entry against a signed tree head.
 #[derive(Debug, Clone)]
 pub struct Inclusion {

@@ -114,6 +114,7 @@ pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow
     let gate = Gate::new(Registries::from_snapshot(registry));
     let keys = Keys::load_or_create(&keys::dir_for(&s.db))?;
     let verifier = keys.verifier();
+    audit::check_published(&*store, &verifier, &s.db)?;
     let settings = Settings { audit: Arc::new(AuditLog::new(keys)), ..Settings::default() };
     let pipeline = Pipeline::new(runtime, gate, store.clone(), network.clone(), settings);
     let events_rejected = rejected.iter().filter(|r| r.file == s.events.display().to_string()).count() as u64;
