@@ -13,6 +13,8 @@
 //!   a child process so its peak memory is its own;
 //! - (d) plugin load: a cold compile against loading a precompiled artifact.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufReader;
@@ -38,6 +40,8 @@ struct Args {
     batch_events: usize,
     rounds: usize,
     batch_only: Option<PathBuf>,
+    /// Which parts to run, e.g. "ab" (default: all of "abcd").
+    only: String,
 }
 
 fn args() -> Args {
@@ -48,6 +52,7 @@ fn args() -> Args {
         batch_events: 100_000,
         rounds: 7,
         batch_only: None,
+        only: "abcd".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +64,7 @@ fn args() -> Args {
             "--batch-events" => a.batch_events = value().parse().expect("--batch-events N"),
             "--rounds" => a.rounds = value().parse().expect("--rounds N"),
             "--batch-only" => a.batch_only = Some(value().into()),
+            "--only" => a.only = value(),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -310,36 +316,8 @@ fn plugin_load(args: &Args, rounds: usize, md: &mut String) {
     }
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, {mem}")
-}
-
 const START: &str = "<!-- platform-benchmarks:start -->";
 const END: &str = "<!-- platform-benchmarks:end -->";
-
-/// Replace this harness's section of the file, keeping anything else in it.
-fn write_section(path: &Path, section: &str) {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let block = format!("{START}\n{section}{END}");
-    let new = match (old.find(START), old.find(END)) {
-        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &old[..a], &old[b + END.len()..]),
-        _ => format!("{}\n{block}\n", old.trim_end()),
-    };
-    std::fs::write(path, new).expect("writing BENCHMARKS.md");
-}
 
 fn main() {
     let args = args();
@@ -351,47 +329,56 @@ fn main() {
     let _ = writeln!(
         md,
         "## Platform (`cargo xtask bench`)\n\nMachine: {}. Release build (`cargo bench` profile). Each figure is the median of {} rounds with the min–max spread in brackets; ratios are taken per round, then summarised.\n",
-        machine(),
+        common::machine(),
         args.rounds
     );
     eprintln!("generating a population of {} …", args.people);
     let s = scenario(args.people, 2026);
     let (wasm, native) = (wasm_runtime(&args.plugins), native_runtime());
 
-    eprintln!("(a) decision cost …");
-    let _ = writeln!(
-        md,
-        "### (a) Decision cost: component against native\n\nOne `on_event` for an eligible event, through `Runtime::on_event`: a fresh instance from the `InstancePre` (pooling allocator), fuel, the host imports (`fact`, `config`, `now`) and decision validation — against the same plugin crate compiled into the host and called through the same imports and validation. 400 calls per round. Target: at most 5×.\n"
-    );
-    let ratios = decision_cost(&s, &wasm, &native, args.rounds, &mut md);
-    let worst = ratios.iter().cloned().fold(0.0, f64::max);
-    let _ = writeln!(
-        md,
-        "\nWorst median ratio: **{worst:.1}×** — target {}.\n",
-        if worst <= 5.0 { "met" } else { "not met" }
-    );
+    let run = |part: char| args.only.contains(part);
+    if run('a') {
+        eprintln!("(a) decision cost …");
+        let _ = writeln!(
+            md,
+            "### (a) Decision cost: component against native\n\nOne `on_event` for an eligible event, through `Runtime::on_event`: a fresh instance from the `InstancePre` (pooling allocator), fuel, the host imports (`fact`, `config`, `now`) and decision validation — against the same plugin crate compiled into the host and called through the same imports and validation. 400 calls per round. Target: at most 5×.\n"
+        );
+        let ratios = decision_cost(&s, &wasm, &native, args.rounds, &mut md);
+        let worst = ratios.iter().cloned().fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "\nWorst median ratio: **{worst:.1}×** — target {}.\n",
+            if worst <= 5.0 { "met" } else { "not met" }
+        );
+    }
 
-    eprintln!("(b) pipeline throughput …");
-    let _ = writeln!(
-        md,
-        "### (b) Pipeline throughput: intake to durable \"SMS queued\"\n\n`Pipeline::ingest` for every event of a generated population (gate, plugin decision, rendering, outbox, audit, one SQLite transaction per event), a fresh store per round. Target: the sandbox's share under 20 %.\n"
-    );
-    pipeline_throughput(&s, &wasm, &native, args.rounds.min(5), &mut md);
+    if run('b') {
+        eprintln!("(b) pipeline throughput …");
+        let _ = writeln!(
+            md,
+            "### (b) Pipeline throughput: intake to durable \"SMS queued\"\n\n`Pipeline::ingest` for every event of a generated population (gate, plugin decision, rendering, outbox, audit, one SQLite transaction per event), a fresh store per round. Target: the sandbox's share under 20 %.\n"
+        );
+        pipeline_throughput(&s, &wasm, &native, args.rounds.min(5), &mut md);
+    }
 
-    eprintln!("(c) population batch of {} events …", args.batch_events);
-    let _ = writeln!(
-        md,
-        "\n### (c) Population batch\n\nA child process generates a population, then runs the whole lifecycle (`demo::run_scenario`: events, SMS, scripted replies, timers) on the virtual clock with the components; peak memory is that process's VmHWM. Events requested: {}.\n",
-        args.batch_events
-    );
-    population_batch(&args, &mut md);
+    if run('c') {
+        eprintln!("(c) population batch of {} events …", args.batch_events);
+        let _ = writeln!(
+            md,
+            "\n### (c) Population batch\n\nA child process generates a population, then runs the whole lifecycle (`demo::run_scenario`: events, SMS, scripted replies, timers) on the virtual clock with the components; peak memory is that process's VmHWM. Events requested: {}.\n",
+            args.batch_events
+        );
+        population_batch(&args, &mut md);
+    }
 
-    eprintln!("(d) plugin load …");
-    let _ = writeln!(
-        md,
-        "\n### (d) Plugin load: cold compile against a precompiled artifact\n\n`Runtime::load` (Cranelift compile, link, validation) against `Runtime::load_precompiled` (deserialize, link, validation).\n"
-    );
-    plugin_load(&args, args.rounds.min(5), &mut md);
-    write_section(&args.out, &md);
+    if run('d') {
+        eprintln!("(d) plugin load …");
+        let _ = writeln!(
+            md,
+            "\n### (d) Plugin load: cold compile against a precompiled artifact\n\n`Runtime::load` (Cranelift compile, link, validation) against `Runtime::load_precompiled` (deserialize, link, validation).\n"
+        );
+        plugin_load(&args, args.rounds.min(5), &mut md);
+    }
+    common::write_section(&args.out, START, END, &md);
     println!("{md}");
 }
