@@ -6,21 +6,14 @@ use chrono::NaiveDate;
 use proactive_sdk::domain::{Iin, Sex};
 use serde_json::{Value, json};
 
+use proactive_host::demo::ALL_SCOPES;
+
 use crate::support::{TestDir, count, open_store, proactive, proactive_ok};
 
 fn iin(y: i32, m: u32, d: u32, sex: Sex, serial: u16) -> String {
     let date = NaiveDate::from_ymd_opt(y, m, d).expect("valid date");
     (serial..).find_map(|s| Iin::from_parts(date, sex, s)).expect("some serial is checkable").to_string()
 }
-
-const ALL_SCOPES: [&str; 6] = [
-    "civil.birth",
-    "civil.identity",
-    "health.attachment",
-    "social.benefits",
-    "defence.registration",
-    "education.preschool",
-];
 
 /// A registry where each given person has a KZ mobile number (in order) and full consent.
 fn registry(t: &TestDir, people: &[&str]) -> std::path::PathBuf {

@@ -13,21 +13,15 @@ use chrono::NaiveDate;
 use proactive_sdk::domain::{Iin, Sex};
 use serde_json::Value;
 
-use crate::support::{HOSTILE, PLUGINS, TestDir, component, count, open_store, proactive};
+use proactive_host::demo::ALL_SCOPES;
+
+use crate::support::{HOSTILE, PLUGINS, TestDir, assert_success, component, count, open_store, proactive};
 
 const HOSTILE_SERVICE: &str = "hostile.misbehave";
 /// The real services that subscribe to `birth.registered`.
 const BIRTH_SERVICES: [&str; 3] =
     ["health.newborn-attachment", "labour.childbirth-benefit", "education.preschool-queue"];
 const DEFENCE_SERVICE: &str = "defence.conscription-registration";
-const ALL_SCOPES: [&str; 6] = [
-    "civil.birth",
-    "civil.identity",
-    "health.attachment",
-    "social.benefits",
-    "defence.registration",
-    "education.preschool",
-];
 
 /// Each hostile region, with what its case's failure reason must say.
 const MISBEHAVIOURS: [(&str, &[&str]); 5] = [
@@ -156,17 +150,6 @@ fn proactive_guarded(args: &[&str], cwd: &Path) -> (Output, Duration) {
         stderr: stderr.join().expect("reading stderr"),
     };
     (output, elapsed)
-}
-
-#[track_caller]
-fn assert_success(args: &[&str], out: &Output) {
-    assert!(
-        out.status.success(),
-        "proactive {args:?} failed with {}:\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn service_report<'a>(report: &'a Value, service: &str) -> &'a Value {

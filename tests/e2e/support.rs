@@ -105,6 +105,13 @@ pub fn proactive(args: &[&str], cwd: &Path) -> Output {
 #[track_caller]
 pub fn proactive_ok(args: &[&str], cwd: &Path) -> String {
     let out = proactive(args, cwd);
+    assert_success(args, &out);
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// Fail with both output streams when a run of the binary did not succeed.
+#[track_caller]
+pub fn assert_success(args: &[&str], out: &Output) {
     assert!(
         out.status.success(),
         "proactive {args:?} failed with {}:\nstdout:\n{}\nstderr:\n{}",
@@ -112,7 +119,6 @@ pub fn proactive_ok(args: &[&str], cwd: &Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("stdout is UTF-8")
 }
 
 /// Open the run's SQLite store read-only for assertions.
