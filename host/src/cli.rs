@@ -218,7 +218,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 db: db.clone(),
                 until: None,
             };
-            let outcome = demo::run_scenario(&scenario, progress_printer())?;
+            let outcome = demo::run_scenario(&scenario, progress_printer());
+            finish_progress();
+            let outcome = outcome?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.report)?);
@@ -231,14 +233,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { events, registry, replies, subscribers, db, plugins, until, json } => {
             let plugins = PluginSource::Dir(plugins);
             let scenario = Scenario { events, registry, replies, subscribers, plugins, db, until };
-            let outcome = demo::run_scenario(&scenario, progress_printer())?;
+            let outcome = demo::run_scenario(&scenario, progress_printer());
+            finish_progress();
+            let outcome = outcome?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.report)?);
             } else {
                 println!("{}", outcome.report.render());
                 println!("final state of each case:");
-                print!("{}", redact(&report::case_lines(&outcome.store.cases()?)));
+                print!("{}", report::case_lines(&outcome.store.cases()?));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -388,6 +392,13 @@ fn print_problems(plugin_errors: &[String], rejected: &[demo::Rejected]) {
     }
     if rejected.len() > 50 {
         eprintln!("... and {} more rejected lines", rejected.len() - 50);
+    }
+}
+
+/// End the rewritten progress line so the report starts on a line of its own.
+fn finish_progress() {
+    if std::io::stderr().is_terminal() {
+        eprintln!();
     }
 }
 

@@ -183,7 +183,8 @@ fn failure_kind(reason: &str) -> String {
     reason.split(':').next().unwrap_or(reason).trim().to_owned()
 }
 
-/// Each case's final state, one line per case, for `ingest --cases`.
+/// Each case's final state, one line per case. Reasons can carry text from plugins or
+/// registries, so they are redacted; event ids and service ids are the caller's own.
 pub fn case_lines(cases: &[Case]) -> String {
     let mut out = String::new();
     for c in cases {
@@ -193,7 +194,7 @@ pub fn case_lines(cases: &[Case]) -> String {
             c.event_id,
             c.service,
             c.state.as_str(),
-            c.ground.as_deref().or(c.reason.as_deref()).unwrap_or("")
+            crate::redact::redact(c.ground.as_deref().or(c.reason.as_deref()).unwrap_or(""))
         );
     }
     out

@@ -76,7 +76,8 @@ fn bad_lines_are_reported_by_number_and_leave_no_trace() {
         birth("E-GOOD-1", &child, &mother).to_string(),
         "{\"id\": \"E-BROKEN\", \"kind\": ".to_owned(),
         birth("E-BAD-IIN", &bad_iin, &mother).to_string(),
-        json!({ "id": "E-UNKNOWN", "kind": "person.married", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00" })
+        // The kind is an IIN: the error must not echo it.
+        json!({ "id": "E-UNKNOWN", "kind": mother, "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00" })
             .to_string(),
         oversized.to_string(),
         json!({ "id": "E-NO-MOTHER", "kind": "birth.registered", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00",
@@ -244,4 +245,87 @@ fn reply_windows_survive_a_restart() {
     assert_eq!(state(), ("refused".to_owned(), Some("no-answer".to_owned())));
     let db = open_store(&t.path().join("store.sqlite"));
     assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'question'"), 1);
+}
+
+#[test]
+fn a_plugin_missing_at_first_ingest_gets_its_cases_when_the_events_come_again() {
+    let t = TestDir::new();
+    let mother = iin(1991, 3, 3, Sex::Female, 60);
+    registry(&t, &[&mother]);
+    let events = t.write("events.ndjson", &format!("{}\n", birth("B-LATE", &iin(2026, 11, 2, Sex::Male, 60), &mother)));
+    let only_health = t.path().join("only-health");
+    std::fs::create_dir_all(&only_health).unwrap();
+    std::fs::copy(crate::support::component(crate::support::PLUGINS[0].0), only_health.join("health.wasm")).unwrap();
+    let db = t.path().join("store.sqlite");
+    let services = || -> Vec<String> {
+        let db = open_store(&db);
+        let mut st = db.prepare("SELECT service FROM cases ORDER BY service").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let registry = t.path().join("registry");
+    let args = ["ingest", path(&events), "--registry", path(&registry), "--db", path(&db)];
+    proactive_ok(&[&args[..], &["--plugins", path(&only_health)]].concat(), t.path());
+    assert_eq!(services(), ["health.newborn-attachment"]);
+
+    let plugins = t.plugins(&[]);
+    proactive_ok(&[&args[..], &["--plugins", path(&plugins)]].concat(), t.path());
+    assert_eq!(services(), ["education.preschool-queue", "health.newborn-attachment", "labour.childbirth-benefit"]);
+    // And once every service has its case, the events are plain duplicates.
+    let report: Value =
+        serde_json::from_str(&proactive_ok(&[&args[..], &["--plugins", path(&plugins), "--json"]].concat(), t.path()))
+            .unwrap();
+    assert_eq!(report["events_duplicate"], 1);
+}
+
+#[test]
+fn identifiers_with_stray_spaces_still_reach_the_registries() {
+    let t = TestDir::new();
+    let mother = iin(1993, 4, 4, Sex::Female, 70);
+    registry(&t, &[&mother]);
+    let event = birth("B-SPACES", &format!(" {} ", iin(2026, 11, 2, Sex::Female, 70)), &format!(" {mother}"));
+    let events = t.write("events.ndjson", &format!("{event}\n"));
+    let (report, _) = ingest(&t, &events, &[]);
+    assert_eq!(report["events_new"], 1);
+    let db = open_store(&t.path().join("store.sqlite"));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases WHERE state = 'gated-out'"), 0, "the mother was found");
+}
+
+#[test]
+fn far_future_times_are_refused_at_intake_and_the_store_stays_usable() {
+    let t = TestDir::new();
+    let mother = iin(1994, 5, 5, Sex::Female, 80);
+    registry(&t, &[&mother]);
+    let mut far = birth("B-FAR", &iin(2026, 11, 2, Sex::Male, 80), &mother);
+    far["occurred_at"] = json!("9999-12-31T23:59:59Z");
+    let ok = birth("B-OK", &iin(2026, 11, 2, Sex::Male, 81), &mother);
+    let events = t.write("events.ndjson", &format!("{far}\n{ok}\n"));
+    let (report, stderr) = ingest(&t, &events, &[]);
+    assert!(stderr.contains("events.ndjson:1: ") && stderr.contains("1900 and 2199"), "{stderr}");
+    assert_eq!(report["events_new"], 1);
+    assert_eq!(report["audit_intact"], true);
+    let db = t.path().join("store.sqlite");
+    let verify = proactive_ok(&["audit", "verify", "--db", path(&db)], t.path());
+    assert!(verify.contains("intact"), "{verify}");
+}
+
+#[test]
+fn a_missing_registry_stops_the_run_before_anything_is_stored() {
+    let t = TestDir::new();
+    let mother = iin(1995, 6, 6, Sex::Female, 90);
+    let events =
+        t.write("events.ndjson", &format!("{}\n", birth("B-NOREG", &iin(2026, 11, 2, Sex::Male, 90), &mother)));
+    let plugins = t.plugins(&[]);
+    let db = t.path().join("store.sqlite");
+    for registry in [t.path().join("typo"), t.path().join("half")] {
+        std::fs::create_dir_all(t.path().join("half")).unwrap();
+        std::fs::write(t.path().join("half/numbers.ndjson"), "").unwrap();
+        let out = proactive(
+            &["ingest", path(&events), "--registry", path(&registry), "--db", path(&db), "--plugins", path(&plugins)],
+            t.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a missing registry must fail the run");
+        assert!(stderr.contains("does not exist") || stderr.contains("consents.ndjson is missing"), "{stderr}");
+        assert!(!db.exists(), "nothing may be stored");
+    }
 }

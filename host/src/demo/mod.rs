@@ -63,7 +63,8 @@ pub struct Rejected {
 
 impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.problem)
+        // A problem can quote a field name or kind the sender wrote, which may be an IIN.
+        write!(f, "{}:{}: {}", self.file, self.line, crate::redact::redact(&self.problem))
     }
 }
 
@@ -109,7 +110,7 @@ pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow
         Some(p) => read_scripts(p, &mut rejected)?,
         None => HashMap::new(),
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&s.db)?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_exclusive(&s.db)?);
     let network = Arc::new(SimNetwork::new(scripts));
     let gate = Gate::new(Registries::from_snapshot(registry));
     let keys = Keys::load_or_create(&keys::dir_for(&s.db))?;
@@ -179,8 +180,16 @@ fn read_scripts(path: &Path, rejected: &mut Vec<Rejected>) -> anyhow::Result<Has
             .result
             .map_err(|e| e.to_string())
             .and_then(|m| {
-                serde_json::from_value::<Script>(serde_json::Value::Object(m))
-                    .map_err(|_| "not a subscriber script".to_owned())
+                serde_json::from_value::<Script>(serde_json::Value::Object(m)).map_err(|_| {
+                    "not a subscriber script: expected {\"phone\", \"delay_minutes\", \"answers\": {service: [texts]}}"
+                        .to_owned()
+                })
+            })
+            .and_then(|s| {
+                if s.delay_minutes > crate::sms::sim::MAX_DELAY_MINUTES {
+                    return Err(format!("field `delay_minutes`: at most {}", crate::sms::sim::MAX_DELAY_MINUTES));
+                }
+                Ok(s)
             })
             .and_then(|s| match phone::normalise(&s.phone) {
                 Ok(p) => Ok((p.as_str().to_owned(), s)),

@@ -117,9 +117,12 @@ impl SnapshotRegistry {
     /// Load a registry folder. Missing files are empty registries; bad lines are skipped
     /// and returned, so one typo does not hide a whole snapshot.
     pub fn load_dir(dir: &Path) -> anyhow::Result<(Self, Vec<SnapshotError>)> {
+        if !dir.is_dir() {
+            anyhow::bail!("the registry folder {} does not exist or is not a folder", dir.display());
+        }
         let mut reg = SnapshotRegistry::default();
         let mut errors = Vec::new();
-        read(dir, NUMBERS_FILE, &mut errors, |f| {
+        read(dir, (NUMBERS_FILE, Presence::Required), &mut errors, |f| {
             f.only(&["iin", "phone", "lang"])?;
             let person = person_id(f, "iin")?;
             let language = match f.opt_str("lang")? {
@@ -131,7 +134,7 @@ impl SnapshotRegistry {
             reg.numbers.insert(person, Registration { phone, language });
             Ok(())
         })?;
-        read(dir, CONSENTS_FILE, &mut errors, |f| {
+        read(dir, (CONSENTS_FILE, Presence::Required), &mut errors, |f| {
             f.only(&["id", "iin", "scopes", "granted_at", "expires_at", "revoked_at"])?;
             let consent = Consent {
                 id: f.str("id")?.to_owned(),
@@ -143,12 +146,12 @@ impl SnapshotRegistry {
             reg.consents.entry(person_id(f, "iin")?).or_default().push(consent);
             Ok(())
         })?;
-        read(dir, STATE_BODIES_FILE, &mut errors, |f| {
+        read(dir, (STATE_BODIES_FILE, Presence::Optional), &mut errors, |f| {
             f.only(&["bin", "name", "kind"])?;
             reg.state_bodies.insert(person_id(f, "bin")?);
             Ok(())
         })?;
-        read(dir, FACTS_FILE, &mut errors, |f| {
+        read(dir, (FACTS_FILE, Presence::Optional), &mut errors, |f| {
             f.only(&["iin", "scope", "key", "value"])?;
             let k = (person_id(f, "iin")?, f.str("scope")?.to_owned(), f.str("key")?.to_owned());
             reg.facts.insert(k, f.str("value")?.to_owned());
@@ -168,16 +171,28 @@ impl SnapshotRegistry {
     }
 }
 
+/// Whether a snapshot file must exist. Without numbers or consents every case would be
+/// gated out, and events are idempotent: a typo in a path would cost citizens their offers
+/// for good, so those two are required. No state bodies or no facts is a legitimate state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Required,
+    Optional,
+}
+
 fn read(
     dir: &Path,
-    file: &'static str,
+    (file, presence): (&'static str, Presence),
     errors: &mut Vec<SnapshotError>,
     mut each: impl FnMut(&Fields<'_>) -> Result<(), FieldError>,
 ) -> anyhow::Result<()> {
     let path = dir.join(file);
     let handle = match File::open(&path) {
         Ok(h) => h,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && presence == Presence::Optional => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("the registry snapshot {} is missing (an empty file means an empty registry)", path.display())
+        }
         Err(e) => return Err(anyhow::anyhow!("cannot open {}: {e}", path.display())),
     };
     for line in ndjson::lines(BufReader::new(handle)) {

@@ -85,9 +85,10 @@ pub fn parse_event(map: &Map<String, Value>) -> Result<Event, EventError> {
         if total > MAX_ATTRIBUTE_BYTES {
             return Err(EventError::Oversized(format!("over {MAX_ATTRIBUTE_BYTES} bytes in all")));
         }
-        if let Some(spec) = kind.attribute(&name) {
-            check_type(&name, &value, spec.ty)?;
-        }
+        let value = match kind.attribute(&name) {
+            Some(spec) => canonical(&name, value, spec.ty)?,
+            None => value,
+        };
         attributes.insert(name, value);
     }
     if let Some(missing) = kind.attributes.iter().find(|a| a.required && !attributes.contains_key(a.name)) {
@@ -102,18 +103,25 @@ pub fn parse_event(map: &Map<String, Value>) -> Result<Event, EventError> {
     })
 }
 
-fn check_type(name: &str, value: &str, ty: AttrType) -> Result<(), EventError> {
+/// Check a catalogued attribute and return it in canonical form: identifiers and numbers
+/// without the spaces people leave around them, so lookups by them match the registries.
+fn canonical(name: &str, value: String, ty: AttrType) -> Result<String, EventError> {
+    let value = value.as_str();
     match ty {
         AttrType::Iin => {
-            Iin::parse(value).map_err(|e| attr_err(name, e.to_string()))?;
+            return Ok(Iin::parse(value).map_err(|e| attr_err(name, e.to_string()))?.as_str().to_owned());
         }
         AttrType::IinOrBin => {
-            if Iin::parse(value).is_err() && Bin::parse(value).is_err() {
-                return Err(attr_err(name, "is neither a valid IIN nor a valid BIN"));
+            if let Ok(iin) = Iin::parse(value) {
+                return Ok(iin.as_str().to_owned());
             }
+            if let Ok(bin) = Bin::parse(value) {
+                return Ok(bin.as_str().to_owned());
+            }
+            return Err(attr_err(name, "is neither a valid IIN nor a valid BIN"));
         }
         AttrType::Integer { min, max } => match value.trim().parse::<i64>() {
-            Ok(n) if (min..=max).contains(&n) => {}
+            Ok(n) if (min..=max).contains(&n) => return Ok(n.to_string()),
             _ => return Err(attr_err(name, format!("must be an integer from {min} to {max}"))),
         },
         AttrType::Text { max_chars } => {
@@ -127,5 +135,5 @@ fn check_type(name: &str, value: &str, ty: AttrType) -> Result<(), EventError> {
             }
         }
     }
-    Ok(())
+    Ok(value.to_owned())
 }

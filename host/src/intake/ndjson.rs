@@ -145,7 +145,10 @@ impl<'a> Fields<'a> {
         let s = self.str(field)?;
         parse_time(s).ok_or_else(|| FieldError::Invalid {
             field: field.into(),
-            problem: "must be an RFC 3339 time with an offset, e.g. 2026-11-02T10:15:00+05:00".into(),
+            problem: format!(
+                "must be an RFC 3339 time with an offset between the years {EARLIEST_YEAR} and {LATEST_YEAR}, \
+                 e.g. 2026-11-02T10:15:00+05:00"
+            ),
         })
     }
 
@@ -166,8 +169,15 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Times the platform accepts from outside: 1900 to 2199. Anything else is a typo, and a
+/// far-future time would push timers and signed checkpoints past what their formats hold.
+pub const EARLIEST_YEAR: i32 = 1900;
+pub const LATEST_YEAR: i32 = 2199;
+
 pub fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.timestamp())
+    use chrono::Datelike as _;
+    let t = chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?;
+    (EARLIEST_YEAR..=LATEST_YEAR).contains(&t.year()).then(|| t.timestamp())
 }
 
 #[cfg(test)]
@@ -193,6 +203,21 @@ mod tests {
         let big = format!("{{\"a\":\"{}\"}}\n{{\"b\":1}}\n", "x".repeat(MAX_LINE_BYTES * 2));
         let out = collect(&big);
         assert_eq!(out, vec![(1, Err(LineError::TooLong)), (2, Ok(1))]);
+    }
+
+    #[test]
+    fn times_outside_the_accepted_years_are_refused() {
+        for (text, ok) in [
+            ("2026-11-02T10:15:00+05:00", true),
+            ("1900-01-01T00:00:00Z", true),
+            ("2199-12-31T18:00:00Z", true),
+            ("9999-12-31T23:59:59Z", false),
+            ("1899-12-31T23:59:59Z", false),
+            ("2026-13-01T00:00:00Z", false),
+            ("2026-11-02 10:15:00", false),
+        ] {
+            assert_eq!(parse_time(text).is_some(), ok, "{text}");
+        }
     }
 
     #[test]

@@ -113,22 +113,30 @@ impl Pipeline {
     }
 
     /// Take one validated event: one case per subscribed service, each through the gate and
-    /// the plugin, in one transaction. Idempotent on the event id.
+    /// the plugin, in one transaction. Idempotent on (event id, service): an event seen
+    /// before gets cases only for services that had none (a plugin that was missing or
+    /// broken the first time), so a repaired deployment loses no citizen's offer.
     pub fn ingest(&self, event: &Event, now: Timestamp) -> anyhow::Result<Ingested> {
         let plugins = self.runtime.active();
         let mut tx = self.store.begin()?;
-        if !tx.insert_event(event, now)? {
+        let seen_before = !tx.insert_event(event, now)?;
+        let existing = if seen_before { tx.case_services(&event.id)? } else { Vec::new() };
+        let pending: Vec<_> =
+            plugins.subscribers(&event.kind).filter(|(_, s)| !existing.contains(&s.id)).collect();
+        if seen_before && pending.is_empty() {
             return Ok(Ingested::Duplicate);
         }
         let log = &self.settings.audit;
-        log.append(
-            &mut *tx,
-            Entry::new(now, &Actor::Host, "event.received").outcome("accepted").detail(json!({
-                "event": event.id, "kind": event.kind, "subject": log.identity(&event.subject),
-            })),
-        )?;
+        if !seen_before {
+            log.append(
+                &mut *tx,
+                Entry::new(now, &Actor::Host, "event.received").outcome("accepted").detail(json!({
+                    "event": event.id, "kind": event.kind, "subject": log.identity(&event.subject),
+                })),
+            )?;
+        }
         let mut cases = 0;
-        for (plugin, service) in plugins.subscribers(&event.kind) {
+        for (plugin, service) in pending {
             cases += 1;
             let mut case = Case {
                 id: 0,

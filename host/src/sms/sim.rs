@@ -18,11 +18,14 @@ use crate::model::Timestamp;
 pub struct Script {
     /// The number as registered (any format; matched after normalisation).
     pub phone: String,
-    /// How long the subscriber takes to answer, in minutes.
+    /// How long the subscriber takes to answer, in minutes (at most [`MAX_DELAY_MINUTES`]).
     pub delay_minutes: u32,
     /// Per service id: the answers to its 1st, 2nd, ... question.
     pub answers: BTreeMap<String, Vec<String>>,
 }
+
+/// A simulated subscriber answers within 60 days; a longer script is a typo.
+pub const MAX_DELAY_MINUTES: u32 = 60 * 24 * 60;
 
 /// A reply the network will deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! with batched transactions is faster than contending ones. Statements are cached.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use anyhow::Context as _;
@@ -104,9 +104,35 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Held for the store's lifetime by a process that runs the pipeline on it.
+    _writer_lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
+    /// Open a store to run the pipeline on, refusing if another process is already doing so:
+    /// two runs on one store would each send the SMS the other is about to send.
+    pub fn open_exclusive(path: &Path) -> anyhow::Result<Self> {
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("creating the store's lock file {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                anyhow::bail!("the store {} is in use by another process", path.display())
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+            }
+        }
+        let mut store = Self::open(path)?;
+        store._writer_lock = Some(lock);
+        Ok(store)
+    }
+
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let conn = Connection::open(path).with_context(|| format!("opening the store {}", path.display()))?;
         Self::init(conn)
@@ -131,7 +157,7 @@ impl SqliteStore {
         );
         conn.execute_batch(SCHEMA).context("creating the schema")?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { conn: Mutex::new(conn), _writer_lock: None })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -586,6 +612,12 @@ impl Tx for SqliteTx<'_> {
         Ok((n == 1).then(|| self.conn.last_insert_rowid()))
     }
 
+    fn case_services(&mut self, event_id: &str) -> anyhow::Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached("SELECT service FROM cases WHERE event_id = ?1")?;
+        let rows = st.query_map([event_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn codes_in_use(&mut self, phone: &str) -> anyhow::Result<Vec<String>> {
         let mut st = self.conn.prepare_cached(
             "SELECT reply_code FROM cases WHERE phone = ?1 AND state IN ('offered', 'awaiting-reply') \
@@ -640,5 +672,21 @@ impl Tx for SqliteTx<'_> {
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_first_holds_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.sqlite");
+        let first = SqliteStore::open_exclusive(&db).expect("the first writer opens");
+        let second = SqliteStore::open_exclusive(&db).err().expect("the second writer is refused");
+        assert!(second.to_string().contains("in use by another process"), "{second}");
+        drop(first);
+        SqliteStore::open_exclusive(&db).expect("free again once the first is gone");
     }
 }
