@@ -43,6 +43,20 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Whether text carries a run of 10 or more consecutive digits: an IIN, a BIN or a phone
+/// number. Ids that end up in the append-only audit log must not, since nothing written
+/// there can be erased later.
+pub fn has_identifier_digits(text: &str) -> bool {
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        if run >= 10 {
+            return true;
+        }
+    }
+    false
+}
+
 /// A short stable pseudonym for a personal identifier, for correlating log lines. Keyed
 /// hashing of what enters the audit log is a separate concern (see [`crate::audit`]).
 pub fn pseudonym(id: &str) -> String {
@@ -69,6 +83,19 @@ mod tests {
         check("amount 164350 ₸", "amount 164350 ₸");
         check("", "");
         check("ИИН: 900101400123.", "ИИН: [redacted].");
+    }
+
+    #[test]
+    fn identifier_digits_are_spotted_in_ids() {
+        for (id, expected) in [
+            ("BR-2026-000001", false),
+            ("E-900101400123", true),
+            ("C-0000001", false),
+            ("77011234567", true),
+            ("", false),
+        ] {
+            assert_eq!(has_identifier_digits(id), expected, "{id}");
+        }
     }
 
     #[test]

@@ -580,3 +580,25 @@ fn a_citizens_history_shows_what_was_sent_under_which_consent_and_survives_erasu
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && !stderr.contains("123456789012"), "{stderr}");
 }
+
+#[test]
+fn a_subjects_history_leaves_out_the_recipients_correspondence() {
+    let t = TestDir::new();
+    let db = copy_of_store(&t);
+    let (child, case_id): (String, i64) = open_store(&db)
+        .query_row(
+            "SELECT json_extract(e.body, '$.subject'), c.id FROM cases c JOIN events e ON e.id = c.event_id \
+             WHERE e.kind = 'birth.registered' AND c.state = 'provided' ORDER BY c.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("some provided birth case");
+    let history: Value =
+        serde_json::from_str(&proactive_ok(&["audit", "history", &child, "--db", path(&db), "--json"], t.path()))
+            .unwrap();
+    let case = history["cases"].as_array().unwrap().iter().find(|c| c["case_id"] == case_id).expect("the case");
+    assert_eq!(case["role"], "subject");
+    assert_eq!(case["state"], "provided");
+    assert!(case["replies"].as_array().unwrap().is_empty(), "the mother's replies are hers: {case}");
+    assert!(case["messages"].as_array().unwrap().is_empty(), "the mother's messages are hers: {case}");
+}

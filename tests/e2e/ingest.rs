@@ -83,6 +83,7 @@ fn bad_lines_are_reported_by_number_and_leave_no_trace() {
         json!({ "id": "E-NO-MOTHER", "kind": "birth.registered", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00",
                 "attributes": { "birth_order": "1", "region": "astana", "child_status": "alive" } })
         .to_string(),
+        birth(&format!("E-{mother}"), &child, &mother).to_string(),
         birth("E-GOOD-2", &iin(2026, 11, 2, Sex::Female, 20), &mother).to_string(),
     ];
     let events = t.write("events.ndjson", &(lines.join("\n") + "\n"));
@@ -94,6 +95,7 @@ fn bad_lines_are_reported_by_number_and_leave_no_trace() {
         (4, "unknown event kind"),
         (5, "oversized"),
         (6, "missing attribute `mother`"),
+        (7, "must not contain an identifier"),
     ] {
         let wanted = format!("events.ndjson:{line}: ");
         let found = stderr.lines().find(|l| l.contains(&wanted));
@@ -102,7 +104,7 @@ fn bad_lines_are_reported_by_number_and_leave_no_trace() {
     }
     assert!(!stderr.contains(&bad_iin) && !stderr.contains(&mother), "personal data in errors:\n{stderr}");
     assert_eq!(report["events_new"], 2);
-    assert_eq!(report["events_rejected"], 5);
+    assert_eq!(report["events_rejected"], 6);
 
     let db = open_store(&t.path().join("store.sqlite"));
     let ids: Vec<String> = db

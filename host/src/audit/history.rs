@@ -132,11 +132,20 @@ pub fn history(store: &dyn Store, keys: &Keys, iin: &str) -> anyhow::Result<Hist
                 decision: d.decision,
             })
             .collect();
-        let replies = store
-            .inbound_for_case(case.id)?
-            .into_iter()
-            .map(|r| Reply { at: r.received_at, answer: r.answer, text: r.text })
-            .collect();
+        // Messages and replies belong to the recipient. When the person asking was only the
+        // event's subject (a child, say), they are someone else's correspondence — an IBAN,
+        // a priority category — and stay out of this person's history.
+        let replies = if recipient {
+            store
+                .inbound_for_case(case.id)?
+                .into_iter()
+                .map(|r| Reply { at: r.received_at, answer: r.answer, text: r.text })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let messages =
+            if recipient { store.messages_for_case(case.id)?.into_iter().map(message).collect() } else { Vec::new() };
         cases.push(CaseHistory {
             case_id: case.id,
             event_kind: event.as_ref().map(|e| e.kind.clone()).unwrap_or_default(),
@@ -151,7 +160,7 @@ pub fn history(store: &dyn Store, keys: &Keys, iin: &str) -> anyhow::Result<Hist
             ground: case.ground,
             reason: case.reason,
             decisions,
-            messages: store.messages_for_case(case.id)?.into_iter().map(message).collect(),
+            messages,
             replies,
             audit_entries: entries.iter().map(|e| e.seq).collect(),
         });

@@ -136,8 +136,16 @@ impl SnapshotRegistry {
         })?;
         read(dir, (CONSENTS_FILE, Presence::Required), &mut errors, |f| {
             f.only(&["id", "iin", "scopes", "granted_at", "expires_at", "revoked_at"])?;
+            let id = f.str("id")?;
+            if crate::redact::has_identifier_digits(id) {
+                return Err(FieldError::Invalid {
+                    field: "id".into(),
+                    problem: "must not contain an identifier (a run of 10 or more digits): ids enter the audit log"
+                        .into(),
+                });
+            }
             let consent = Consent {
-                id: f.str("id")?.to_owned(),
+                id: id.to_owned(),
                 scopes: f.str_list("scopes")?.into_iter().map(str::to_owned).collect(),
                 granted_at: f.time("granted_at")?,
                 expires_at: f.opt_time("expires_at")?,

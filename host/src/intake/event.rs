@@ -23,6 +23,8 @@ pub enum EventError {
     UnknownKind(String),
     #[error("field `id` must be 1-128 printable ASCII characters without spaces")]
     BadId,
+    #[error("field `id` must not contain an identifier (a run of 10 or more digits): ids enter the audit log")]
+    IdentifierInId,
     #[error("field `subject`: {0}")]
     Subject(String),
     #[error("attribute `{name}`: {problem}")]
@@ -44,6 +46,9 @@ pub fn parse_event(map: &Map<String, Value>) -> Result<Event, EventError> {
     let id = f.str("id")?;
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(EventError::BadId);
+    }
+    if crate::redact::has_identifier_digits(id) {
+        return Err(EventError::IdentifierInId);
     }
     let kind_name = f.str("kind")?;
     let kind =

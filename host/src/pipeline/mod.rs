@@ -121,8 +121,7 @@ impl Pipeline {
         let mut tx = self.store.begin()?;
         let seen_before = !tx.insert_event(event, now)?;
         let existing = if seen_before { tx.case_services(&event.id)? } else { Vec::new() };
-        let pending: Vec<_> =
-            plugins.subscribers(&event.kind).filter(|(_, s)| !existing.contains(&s.id)).collect();
+        let pending: Vec<_> = plugins.subscribers(&event.kind).filter(|(_, s)| !existing.contains(&s.id)).collect();
         if seen_before && pending.is_empty() {
             return Ok(Ingested::Duplicate);
         }
