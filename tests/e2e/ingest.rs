@@ -331,3 +331,17 @@ fn a_missing_registry_stops_the_run_before_anything_is_stored() {
         assert!(!db.exists(), "nothing may be stored");
     }
 }
+
+#[test]
+fn an_unreadable_registered_number_is_reported_at_load() {
+    let t = TestDir::new();
+    let mother = iin(1996, 7, 7, Sex::Female, 95);
+    registry(&t, &[&mother]);
+    let other = iin(1980, 1, 1, Sex::Male, 95);
+    let numbers = std::fs::read_to_string(t.path().join("registry/numbers.ndjson")).unwrap();
+    t.write("registry/numbers.ndjson", &format!("{numbers}{}\n", json!({ "iin": other, "phone": "call me maybe" })));
+    let events = t.write("events.ndjson", &format!("{}\n", birth("B-NUM", &iin(2026, 11, 2, Sex::Male, 95), &mother)));
+    let (report, stderr) = ingest(&t, &events, &[]);
+    assert!(stderr.contains("numbers.ndjson:2: field `phone`: is not a phone number"), "{stderr}");
+    assert_eq!(report["events_new"], 1);
+}

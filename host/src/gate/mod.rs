@@ -69,7 +69,7 @@ impl Gate {
         let Some(registration) = self.registries.numbers.lookup(&recipient) else {
             return stop(GateReason::NoRegisteredNumber, None);
         };
-        let phone = match phone::normalise(&registration.phone) {
+        let phone = match registration.phone {
             Ok(p) => p,
             Err(PhoneError::NotMobile) => return stop(GateReason::NotMobile, None),
             Err(PhoneError::NotKazakh) => return stop(GateReason::ForeignNumber, None),

@@ -13,14 +13,18 @@ use std::sync::Arc;
 use proactive_sdk::domain::{Bin, Iin};
 
 use super::consent::Consent;
+use super::phone::{self, MobileNumber, PhoneError};
 use crate::intake::ndjson::{self, FieldError, Fields};
 use crate::model::Language;
 
-/// A number registered on the e-government portal, as the registry holds it (raw: people
-/// registered it in whatever format; the gate normalises it).
+/// A number registered on the e-government portal, normalised by the port that read it:
+/// people registered numbers in whatever format, and parsing them once at load (rather than
+/// on every gate check) is both faster and the moment a bad entry can be reported.
 #[derive(Debug, Clone)]
 pub struct Registration {
-    pub phone: String,
+    /// A Kazakh mobile number, or why the registered number is not one (a landline, a
+    /// foreign number).
+    pub phone: Result<MobileNumber, PhoneError>,
     pub language: Language,
 }
 
@@ -130,7 +134,12 @@ impl SnapshotRegistry {
                 Some(l) => Language::parse(l)
                     .ok_or_else(|| FieldError::Invalid { field: "lang".into(), problem: "must be kk or ru".into() })?,
             };
-            let phone = f.str("phone")?.to_owned();
+            let phone = match phone::normalise(f.str("phone")?) {
+                Err(PhoneError::Unparseable) => {
+                    return Err(FieldError::Invalid { field: "phone".into(), problem: "is not a phone number".into() });
+                }
+                other => other,
+            };
             reg.numbers.insert(person, Registration { phone, language });
             Ok(())
         })?;
