@@ -258,7 +258,15 @@ fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
             let (db, verifier) = store.open()?;
             let mut notes = audit::published(&store.db)?;
             for p in &checkpoint {
-                notes.push(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
+                let note = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                // A file that is not a note at all is the caller's mistake, not evidence of
+                // tampering; a note with a wrong signature is evidence, and verify says so.
+                if let Err(e @ audit::checkpoint::NoteError::Malformed(_)) =
+                    audit::checkpoint::Checkpoint::open(&note, &verifier)
+                {
+                    anyhow::bail!("{}: {e}", p.display());
+                }
+                notes.push(note);
             }
             match audit::verify(&db, &verifier, &notes)? {
                 Verification::Intact(s) => {

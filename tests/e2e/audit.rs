@@ -602,3 +602,15 @@ fn a_subjects_history_leaves_out_the_recipients_correspondence() {
     assert!(case["replies"].as_array().unwrap().is_empty(), "the mother's replies are hers: {case}");
     assert!(case["messages"].as_array().unwrap().is_empty(), "the mother's messages are hers: {case}");
 }
+
+#[test]
+fn a_file_that_is_not_a_checkpoint_is_an_input_error_not_tampering() {
+    let r = run();
+    let t = TestDir::new();
+    let garbage = t.write("kept-note.txt", "hello, auditor\n");
+    let out = proactive(&["audit", "verify", "--db", path(&r.db), "--checkpoint", path(&garbage)], t.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "an input error, not a verdict: {stderr}");
+    assert!(stderr.contains("kept-note.txt") && stderr.contains("not a checkpoint note"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("BROKEN"));
+}
