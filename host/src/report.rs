@@ -35,6 +35,7 @@ pub struct Report {
     pub events_rejected: u64,
     pub replies: u64,
     pub replies_unmatched: u64,
+    pub replies_duplicate: u64,
     pub messages_total: u64,
     pub elapsed_seconds: f64,
     pub events_per_second: f64,
@@ -90,6 +91,7 @@ impl Report {
             events_rejected,
             replies: stats.replies,
             replies_unmatched: stats.replies_unmatched,
+            replies_duplicate: stats.replies_duplicate,
             messages_total: store.message_count()?,
             elapsed_seconds: secs,
             events_per_second: if secs > 0.0 { stats.events_new as f64 / secs } else { 0.0 },
@@ -149,12 +151,13 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nevents: {} new, {} already ingested, {} rejected · replies: {} ({} unmatched) · SMS queued in all: {}",
+            "\nevents: {} new, {} already ingested, {} rejected · replies: {} ({} unmatched, {} already taken) · SMS queued in all: {}",
             self.events_new,
             self.events_duplicate,
             self.events_rejected,
             self.replies,
             self.replies_unmatched,
+            self.replies_duplicate,
             self.messages_total
         );
         let _ = writeln!(

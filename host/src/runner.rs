@@ -15,6 +15,8 @@ pub struct RunStats {
     pub events_duplicate: u64,
     pub replies: u64,
     pub replies_unmatched: u64,
+    /// Replies already taken (the same number, time and text): replayed, not new.
+    pub replies_duplicate: u64,
     pub elapsed: Duration,
     /// Virtual time covered.
     pub first: Option<Timestamp>,
@@ -70,8 +72,10 @@ pub fn run(
         due.extend(network.take_replies(now));
         for mo in due {
             stats.replies += 1;
-            if pipeline.on_inbound(&mo.phone, &mo.text, mo.at.max(now))? != InboundOutcome::Matched {
-                stats.replies_unmatched += 1;
+            match pipeline.on_inbound(&mo.phone, &mo.text, mo.at.max(now))? {
+                InboundOutcome::Matched => {}
+                InboundOutcome::Duplicate => stats.replies_duplicate += 1,
+                InboundOutcome::Unmatched | InboundOutcome::Ambiguous => stats.replies_unmatched += 1,
             }
         }
         pipeline.fire_timers(now)?;

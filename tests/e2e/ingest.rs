@@ -194,11 +194,14 @@ fn replies_from_a_file_reach_their_case_and_ambiguous_ones_get_help() {
         json!({ "phone": "+77015550000", "text": "да", "at": "2026-11-02T12:00:00+05:00" }),
         json!({ "phone": "8 701 555 00 01", "text": "Да!", "at": "2026-11-02T12:00:00+05:00" }),
         json!({ "phone": "+77019999999", "text": "иә", "at": "2026-11-02T12:30:00+05:00" }),
+        // The same message twice (a gateway retry): taken once.
+        json!({ "phone": "8 701 555 00 01", "text": "Да!", "at": "2026-11-02T12:00:00+05:00" }),
     ];
     let replies = t.write("replies.ndjson", &replies.iter().map(|e| format!("{e}\n")).collect::<String>());
     let (report, _) = ingest(&t, &events, &["--replies", replies.to_str().unwrap()]);
-    assert_eq!(report["replies"], 3);
+    assert_eq!(report["replies"], 4);
     assert_eq!(report["replies_unmatched"], 2);
+    assert_eq!(report["replies_duplicate"], 1);
 
     let db = open_store(&t.path().join("store.sqlite"));
     assert_eq!(
