@@ -218,8 +218,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 db: db.clone(),
                 until: None,
             };
-            let outcome = demo::run_scenario(&scenario, progress_printer());
-            finish_progress();
+            let mut progress = Progress::new();
+            let outcome = demo::run_scenario(&scenario, |s| progress.update(s));
+            progress.finish();
             let outcome = outcome?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);
             if json {
@@ -233,8 +234,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { events, registry, replies, subscribers, db, plugins, until, json } => {
             let plugins = PluginSource::Dir(plugins);
             let scenario = Scenario { events, registry, replies, subscribers, plugins, db, until };
-            let outcome = demo::run_scenario(&scenario, progress_printer());
-            finish_progress();
+            let mut progress = Progress::new();
+            let outcome = demo::run_scenario(&scenario, |s| progress.update(s));
+            progress.finish();
             let outcome = outcome?;
             print_problems(&outcome.plugin_errors, &outcome.rejected);
             if json {
@@ -403,23 +405,53 @@ fn print_problems(plugin_errors: &[String], rejected: &[demo::Rejected]) {
     }
 }
 
-/// End the rewritten progress line so the report starts on a line of its own.
-fn finish_progress() {
-    if std::io::stderr().is_terminal() {
-        eprintln!();
-    }
+/// Progress of a run on stderr: a bar with rate and ETA on a terminal, a plain line every
+/// few seconds otherwise (logs and CI keep a readable record).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::time::Instant,
 }
 
-/// Progress on stderr: a rewritten line on a terminal, plain periodic lines otherwise.
-fn progress_printer() -> impl FnMut(&RunStats) {
-    let tty = std::io::stderr().is_terminal();
-    move |s: &RunStats| {
-        let rate = s.events_new as f64 / s.elapsed.as_secs_f64().max(1e-9);
-        let line = format!("… {} events, {} replies, {:.0} events/s", s.events_new, s.replies, rate);
-        if tty {
-            eprint!("\r{line}   ");
-        } else {
-            eprintln!("{line}");
+impl Progress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30.cyan/blue} {human_pos}/{human_len} events · ETA {eta} · {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar, last_line: std::time::Instant::now() }
+    }
+
+    fn update(&mut self, s: &RunStats) {
+        let done = s.events_new + s.events_duplicate;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(s.events_total);
+                bar.set_position(done);
+                let rate = done as f64 / s.elapsed.as_secs_f64().max(1e-9);
+                bar.set_message(format!("{rate:.0} events/s · {} replies", s.replies));
+            }
+            None if self.last_line.elapsed() >= std::time::Duration::from_secs(5) => {
+                let rate = done as f64 / s.elapsed.as_secs_f64().max(1e-9);
+                let left = s.events_total.saturating_sub(done) as f64 / rate.max(1e-9);
+                eprintln!(
+                    "progress: {done}/{} events, {} replies, {rate:.0} events/s, about {left:.0} s of intake left",
+                    s.events_total, s.replies
+                );
+                self.last_line = std::time::Instant::now();
+            }
+            None => {}
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::sms::sim::{Mo, SimNetwork};
 /// What a run did, beyond what the store holds.
 #[derive(Debug, Default, Clone)]
 pub struct RunStats {
+    /// Events handed to the run (for progress and ETA).
+    pub events_total: u64,
     pub events_new: u64,
     pub events_duplicate: u64,
     pub replies: u64,
@@ -39,7 +41,7 @@ pub fn run(
     let started = Instant::now();
     events.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
     replies.sort_by(|a, b| (a.at, &a.phone).cmp(&(b.at, &b.phone)));
-    let mut stats = RunStats::default();
+    let mut stats = RunStats { events_total: events.len() as u64, ..RunStats::default() };
     let (mut ei, mut ri) = (0usize, 0usize);
     let mut now = Timestamp::MIN;
     let mut last_progress = Instant::now();
@@ -80,7 +82,7 @@ pub fn run(
         }
         pipeline.fire_timers(now)?;
         pipeline.dispatch(now)?;
-        if last_progress.elapsed() >= Duration::from_secs(2) {
+        if last_progress.elapsed() >= Duration::from_millis(200) {
             stats.elapsed = started.elapsed();
             progress(&stats);
             last_progress = Instant::now();
