@@ -348,3 +348,24 @@ fn an_unreadable_registered_number_is_reported_at_load() {
     assert!(stderr.contains("numbers.ndjson:2: field `phone`: is not a phone number"), "{stderr}");
     assert_eq!(report["events_new"], 1);
 }
+
+#[test]
+fn a_store_moved_without_its_keys_is_refused_with_the_reason() {
+    let t = TestDir::new();
+    let mother = iin(1997, 8, 8, Sex::Female, 99);
+    registry(&t, &[&mother]);
+    let events = t.write("events.ndjson", &format!("{}\n", birth("B-KEYS", &iin(2026, 11, 2, Sex::Male, 99), &mother)));
+    ingest(&t, &events, &[]);
+    let moved = t.path().join("moved.sqlite");
+    std::fs::copy(t.path().join("store.sqlite"), &moved).unwrap();
+    let plugins = t.plugins(&[]);
+    let registry = t.path().join("registry");
+    let out = proactive(
+        &["ingest", path(&events), "--registry", path(&registry), "--db", path(&moved), "--plugins", path(&plugins)],
+        t.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("moved.sqlite.keys") && stderr.contains("is missing"), "{stderr}");
+    assert!(!t.path().join("moved.sqlite.keys").exists(), "no fresh keys are made for an old log");
+}

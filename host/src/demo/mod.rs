@@ -113,7 +113,18 @@ pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_exclusive(&s.db)?);
     let network = Arc::new(SimNetwork::new(scripts));
     let gate = Gate::new(Registries::from_snapshot(registry));
-    let keys = Keys::load_or_create(&keys::dir_for(&s.db))?;
+    let key_dir = keys::dir_for(&s.db);
+    if !key_dir.exists() && !store.audit_rows(0, 1)?.is_empty() {
+        // New keys would sign checkpoints the store's old ones contradict: the log would
+        // read as broken for good. A moved or restored store needs its keys back.
+        anyhow::bail!(
+            "the store {} already has an audit log, but its keys folder {} is missing: restore it \
+             (or point PROACTIVE_AUDIT_KEYS at it) before running on this store",
+            s.db.display(),
+            key_dir.display()
+        );
+    }
+    let keys = Keys::load_or_create(&key_dir)?;
     let verifier = keys.verifier();
     audit::check_published(&*store, &verifier, &s.db)?;
     let settings = Settings { audit: Arc::new(AuditLog::new(keys)), ..Settings::default() };
