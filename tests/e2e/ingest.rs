@@ -369,3 +369,35 @@ fn a_store_moved_without_its_keys_is_refused_with_the_reason() {
     assert!(stderr.contains("moved.sqlite.keys") && stderr.contains("is missing"), "{stderr}");
     assert!(!t.path().join("moved.sqlite.keys").exists(), "no fresh keys are made for an old log");
 }
+
+#[test]
+fn a_reply_naming_two_open_offers_is_ambiguous_not_an_answer_to_the_first() {
+    let t = TestDir::new();
+    let mother = iin(1998, 9, 9, Sex::Female, 97);
+    registry(&t, &[&mother]);
+    let events = t.write("events.ndjson", &format!("{}\n", birth("B-TWO", &iin(2026, 11, 2, Sex::Male, 97), &mother)));
+    ingest(&t, &events, &["--until", "2026-11-02T12:00:00+05:00"]);
+    let codes: Vec<(String, String)> = {
+        let db = open_store(&t.path().join("store.sqlite"));
+        let mut st =
+            db.prepare("SELECT service, reply_code FROM cases WHERE event_id = 'B-TWO' ORDER BY service").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    let (health, other) = (&codes[1], &codes[0]);
+    assert_eq!(health.0, "health.newborn-attachment");
+    let replies = [
+        json!({ "phone": "+77015550000", "text": format!("иә {} {}", health.1, other.1), "at": "2026-11-02T12:30:00+05:00" }),
+        json!({ "phone": "+77015550000", "text": format!("иә {}", health.1), "at": "2026-11-02T12:40:00+05:00" }),
+    ];
+    let replies = t.write("replies.ndjson", &replies.iter().map(|r| format!("{r}\n")).collect::<String>());
+    ingest(&t, &events, &["--replies", path(&replies)]);
+    let db = open_store(&t.path().join("store.sqlite"));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM inbound WHERE status = 'ambiguous'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM inbound WHERE status = 'matched'"), 1);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM cases WHERE event_id = 'B-TWO' AND state = 'provided'"),
+        1,
+        "only the offer the second reply named is answered"
+    );
+}

@@ -367,15 +367,15 @@ impl Pipeline {
             Some(p) => self.store.open_cases_for_phone(p.as_str())?,
             None => Vec::new(),
         };
-        let target = match &reading.code {
-            Some(code) => open.iter().find(|c| c.reply_code.as_deref() == Some(code.as_str())),
-            None if open.len() == 1 => open.first(),
-            None => None,
-        };
-        let status = match (target, open.len()) {
-            (Some(_), _) => InboundStatus::Matched,
-            (None, n) if n > 1 && reading.code.is_none() => InboundStatus::Ambiguous,
-            _ => InboundStatus::Unmatched,
+        // The offers the text names by code; a bare answer names the only open offer.
+        let named: Vec<&Case> =
+            open.iter().filter(|c| c.reply_code.as_ref().is_some_and(|code| reading.codes.contains(code))).collect();
+        let (target, status) = match (named.as_slice(), reading.codes.is_empty(), open.len()) {
+            ([one], _, _) => (Some(*one), InboundStatus::Matched),
+            ([_, _, ..], _, _) => (None, InboundStatus::Ambiguous),
+            ([], true, 1) => (open.first(), InboundStatus::Matched),
+            ([], true, n) if n > 1 => (None, InboundStatus::Ambiguous),
+            _ => (None, InboundStatus::Unmatched),
         };
         let event = match target {
             Some(c) => self.store.event(&c.event_id)?,

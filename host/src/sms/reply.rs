@@ -23,6 +23,9 @@ pub struct Reading {
     pub answer: Answer,
     /// The first standalone run of exactly four digits, if any.
     pub code: Option<String>,
+    /// Every standalone four-digit run, in order: a reply naming two open offers is
+    /// ambiguous, not an answer to the first.
+    pub codes: Vec<String>,
 }
 
 /// Words read as "yes", after normalisation (see [`read`]).
@@ -126,12 +129,12 @@ fn runs(word: &str) -> impl Iterator<Item = &str> {
 /// yes word and no no word, `No` for the converse, `Other` otherwise.
 pub fn read(text: &str) -> Reading {
     let lowered = lower(text);
-    let (mut yes, mut no, mut code) = (false, false, None);
+    let (mut yes, mut no, mut codes) = (false, false, Vec::new());
     for word in lowered.split(|c: char| !c.is_alphabetic() && !c.is_ascii_digit()).filter(|w| !w.is_empty()) {
         for run in runs(word) {
             let answer = if run.starts_with(|c: char| c.is_ascii_digit()) {
-                if run.len() == CODE_DIGITS && code.is_none() {
-                    code = Some(run.to_owned());
+                if run.len() == CODE_DIGITS {
+                    codes.push(run.to_owned());
                 }
                 if run == word { word_answer(run) } else { None }
             } else {
@@ -149,7 +152,7 @@ pub fn read(text: &str) -> Reading {
         (false, true) => Answer::No,
         _ => Answer::Other,
     };
-    Reading { answer, code }
+    Reading { answer, code: codes.first().cloned(), codes }
 }
 
 #[cfg(test)]
@@ -160,7 +163,8 @@ mod tests {
     #[track_caller]
     fn check(text: &str, expected: (Answer, Option<&str>)) {
         let (answer, code) = expected;
-        assert_eq!(read(text), Reading { answer, code: code.map(str::to_owned) }, "{text:?}");
+        let r = read(text);
+        assert_eq!((r.answer, r.code), (answer, code.map(str::to_owned)), "{text:?}");
     }
 
     #[test]
