@@ -59,6 +59,16 @@ struct Scenario {
 
 /// One birth per region, each to a different mother with a registered Kazakh mobile, full
 /// consent and a clinic attachment; optionally one 17th birthday for the defence plugin.
+impl Scenario {
+    /// `proactive ingest` of this scenario into `db` with the given plugins folder.
+    fn ingest_args(&self, db: &Path, plugins: &Path) -> Vec<String> {
+        let p = |p: &Path| p.to_str().expect("temp paths are UTF-8").to_owned();
+        let mut args = vec!["ingest".to_owned(), p(&self.events), "--registry".into(), p(&self.registry)];
+        args.extend(["--db".into(), p(db), "--plugins".into(), p(plugins), "--json".into()]);
+        args
+    }
+}
+
 fn write_scenario(t: &TestDir, regions: &[&str], with_turns_17: bool) -> Scenario {
     let mut events = String::new();
     let mut numbers = String::new();
@@ -194,17 +204,8 @@ fn sandbox_hostile_plugin_fails_only_its_own_cases() {
     regions.push(BENIGN_REGION);
     let s = write_scenario(&t, &regions, false);
     let db = t.path().join("run.sqlite");
-    let args = [
-        "ingest",
-        s.events.to_str().unwrap(),
-        "--registry",
-        s.registry.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--plugins",
-        plugins.to_str().unwrap(),
-        "--json",
-    ];
+    let args = s.ingest_args(&db, &plugins);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     let (out, elapsed) = proactive_guarded(&args, t.path());
     eprintln!("sandbox: the hostile ingest run took {:.2} s", elapsed.as_secs_f64());
@@ -293,17 +294,8 @@ fn sandbox_broken_files_are_reported_by_name_and_the_real_plugins_still_load() {
     let plugins = t.plugins(&[("broken.wasm", noise(4096)), ("core.wasm", CORE_MODULE.to_vec())]);
     let s = write_scenario(&t, &[BENIGN_REGION], true);
     let db = t.path().join("run.sqlite");
-    let args = [
-        "ingest",
-        s.events.to_str().unwrap(),
-        "--registry",
-        s.registry.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--plugins",
-        plugins.to_str().unwrap(),
-        "--json",
-    ];
+    let args = s.ingest_args(&db, &plugins);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (out, _) = proactive_guarded(&args, t.path());
     assert_success(&args, &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
