@@ -69,6 +69,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the platform as a server on the wall clock: the agency and gateway HTTP API.
+    /// Needs no config file; settings come from defaults, then `--config`, then the
+    /// environment, then flags.
+    Serve(ServeArgs),
+    /// Make a bearer token for the server's `[[tokens]]`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Work with plugin components.
     Plugin {
         #[command(subcommand)]
@@ -78,6 +87,47 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML file with the settings (see the README).
+    #[arg(long, env = "PROACTIVE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8080; port 0 picks a free one].
+    #[arg(long, env = "PROACTIVE_LISTEN")]
+    listen: Option<String>,
+    /// The SQLite store [default: proactive.sqlite].
+    #[arg(long, env = "PROACTIVE_DB")]
+    db: Option<PathBuf>,
+    /// Folder of plugin components [default: target/plugins].
+    #[arg(long, env = "PROACTIVE_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Folder with the registry snapshots [default: registry].
+    #[arg(long, env = "PROACTIVE_REGISTRY")]
+    registry: Option<PathBuf>,
+    /// Scripted subscribers for the simulated network.
+    #[arg(long, env = "PROACTIVE_SUBSCRIBERS")]
+    subscribers: Option<PathBuf>,
+    /// Sending window in local Almaty hours, e.g. 09:00-21:00.
+    #[arg(long, env = "PROACTIVE_SMS_WINDOW")]
+    sms_window: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and the `[[tokens]]` entry (with its SHA-256) to configure.
+    New {
+        /// The token's name, recorded as the actor of what it does.
+        #[arg(long)]
+        id: String,
+        /// admin, agency, event-source or gateway.
+        #[arg(long)]
+        role: String,
+        /// The agency an `agency` token acts for.
+        #[arg(long)]
+        agency: Option<String>,
     },
 }
 
@@ -245,6 +295,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", outcome.report.render());
                 println!("final state of each case:");
                 print!("{}", report::case_lines(&outcome.store.cases()?));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(a) => crate::serve::run(&crate::serve::config::Overrides {
+            config: a.config,
+            listen: a.listen,
+            db: a.db,
+            plugins: a.plugins,
+            registry: a.registry,
+            subscribers: a.subscribers,
+            window: a.sms_window,
+        }),
+        Command::Token { command: TokenCommand::New { id, role, agency } } => {
+            let token = crate::api::auth::new_token();
+            let entry = crate::serve::config::TokenFile {
+                id,
+                sha256: hex::encode(crate::api::auth::digest(&token)),
+                role,
+                agency,
+            };
+            crate::api::auth::Tokens::from_config(std::slice::from_ref(&entry))?;
+            println!("token (give it to its holder; it is not stored anywhere): {token}");
+            println!();
+            println!("[[tokens]]");
+            println!("id = {:?}", entry.id);
+            println!("sha256 = {:?}", entry.sha256);
+            println!("role = {:?}", entry.role);
+            if let Some(a) = &entry.agency {
+                println!("agency = {a:?}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -5,6 +5,7 @@
 //! ([`sms`]), and cases move through their lifecycle ([`pipeline`]), stored durably
 //! ([`store`]) and audited ([`audit`]). See `ARCHITECTURE.md` at the repository root.
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod demo;
@@ -12,9 +13,11 @@ pub mod gate;
 pub mod intake;
 pub mod model;
 pub mod pipeline;
+pub mod platform;
 pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod runtime;
+pub mod serve;
 pub mod sms;
 pub mod store;

@@ -2,48 +2,10 @@
 
 use std::path::Path;
 
-use chrono::NaiveDate;
-use proactive_sdk::domain::{Iin, Sex};
+use proactive_sdk::domain::Sex;
 use serde_json::{Value, json};
 
-use proactive_host::demo::ALL_SCOPES;
-
-use crate::support::{TestDir, count, open_store, proactive, proactive_ok};
-
-fn iin(y: i32, m: u32, d: u32, sex: Sex, serial: u16) -> String {
-    let date = NaiveDate::from_ymd_opt(y, m, d).expect("valid date");
-    (serial..).find_map(|s| Iin::from_parts(date, sex, s)).expect("some serial is checkable").to_string()
-}
-
-/// A registry where each given person has a KZ mobile number (in order) and full consent.
-fn registry(t: &TestDir, people: &[&str]) -> std::path::PathBuf {
-    let mut numbers = String::new();
-    let mut consents = String::new();
-    let mut facts = String::new();
-    for (i, p) in people.iter().enumerate() {
-        numbers += &format!(
-            "{}\n",
-            json!({ "iin": p, "phone": format!("8 (701) 555-{:02}-{:02}", i / 100, i % 100), "lang": "ru" })
-        );
-        consents += &format!(
-            "{}\n",
-            json!({ "id": format!("C-{i}"), "iin": p, "scopes": ALL_SCOPES, "granted_at": "2025-01-01T00:00:00+05:00" })
-        );
-        facts +=
-            &format!("{}\n", json!({ "iin": p, "scope": "health.attachment", "key": "clinic", "value": "Емхана №1" }));
-    }
-    t.write("registry/numbers.ndjson", &numbers);
-    t.write("registry/consents.ndjson", &consents);
-    t.write("registry/facts.ndjson", &facts);
-    t.path().join("registry")
-}
-
-fn birth(id: &str, child: &str, mother: &str) -> Value {
-    json!({
-        "id": id, "kind": "birth.registered", "subject": child, "occurred_at": "2026-11-02T10:00:00+05:00",
-        "attributes": { "mother": mother, "birth_order": "2", "region": "astana", "child_status": "alive" }
-    })
-}
+use crate::support::{TestDir, birth, count, iin, open_store, proactive, proactive_ok, registry};
 
 fn ingest(t: &TestDir, events: &Path, extra: &[&str]) -> (Value, String) {
     let plugins = t.plugins(&[]);

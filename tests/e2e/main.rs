@@ -9,3 +9,4 @@ mod ingest;
 mod native;
 mod runtime;
 mod sandbox;
+mod serve;

@@ -148,12 +148,17 @@ fn read_secret(path: &Path) -> anyhow::Result<Option<[u8; 32]>> {
 }
 
 fn write_secret(path: &Path, secret: &[u8; 32]) -> anyhow::Result<()> {
+    write_private_new(path, format!("{}\n", B64.encode(secret)).as_bytes())
+}
+
+/// Create a file only its owner can read (0600), refusing to replace one, and sync it.
+pub fn write_private_new(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(format!("{}\n", B64.encode(secret)).as_bytes())?;
+    file.write_all(contents)?;
     file.sync_all()?;
     Ok(())
 }

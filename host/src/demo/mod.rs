@@ -18,20 +18,18 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::audit::keys::{self, Keys};
-use crate::audit::{self, AuditLog};
-use crate::gate::registry::{Registries, SnapshotRegistry};
-use crate::gate::{Gate, phone};
+use crate::audit;
+use crate::gate::phone;
 use crate::intake::ndjson::{self, Fields};
 use crate::intake::parse_event;
 use crate::model::Event;
-use crate::pipeline::{Pipeline, Settings};
+use crate::pipeline::Settings;
+use crate::platform;
+pub use crate::platform::PluginSource;
 use crate::report::Report;
 use crate::runner::{self, RunStats};
-use crate::runtime::{Limits, Runtime};
 use crate::sms::sim::{Mo, Script, SimNetwork};
 use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 
 /// Where a scenario's inputs and store are.
 pub struct Scenario {
@@ -43,14 +41,6 @@ pub struct Scenario {
     pub db: PathBuf,
     /// Stop the virtual clock here; a later run on the same store resumes.
     pub until: Option<crate::model::Timestamp>,
-}
-
-/// Where a scenario's plugins come from.
-pub enum PluginSource {
-    /// Every component in a folder (what the CLI uses).
-    Dir(PathBuf),
-    /// A runtime the caller loaded, e.g. with native plugins for a comparison.
-    Loaded(Arc<Runtime>),
 }
 
 /// A rejected input line.
@@ -78,29 +68,7 @@ pub struct Outcome {
 
 /// Load everything, run to completion, report. Bad lines are collected, not fatal.
 pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow::Result<Outcome> {
-    let (runtime, plugin_errors) = match &s.plugins {
-        PluginSource::Loaded(runtime) => (runtime.clone(), Vec::new()),
-        PluginSource::Dir(dir) => {
-            let runtime = Arc::new(Runtime::new(Limits::default())?);
-            let load = runtime.load_dir(dir)?;
-            let errors: Vec<String> = load.errors.iter().map(|e| e.to_string()).collect();
-            if load.active.is_empty() {
-                anyhow::bail!(
-                    "no plugin loaded from {}{}",
-                    dir.display(),
-                    errors.iter().map(|e| format!("\n  {e}")).collect::<String>()
-                );
-            }
-            (runtime, errors)
-        }
-    };
     let mut rejected = Vec::new();
-    let (registry, snapshot_errors) = SnapshotRegistry::load_dir(&s.registry)?;
-    rejected.extend(snapshot_errors.into_iter().map(|e| Rejected {
-        file: format!("{}/{}", s.registry.display(), e.file),
-        line: e.line,
-        problem: e.problem,
-    }));
     let events = read_events(&s.events, &mut rejected)?;
     let replies = match &s.replies {
         Some(p) => read_replies(p, &mut rejected)?,
@@ -110,33 +78,23 @@ pub fn run_scenario(s: &Scenario, mut progress: impl FnMut(&RunStats)) -> anyhow
         Some(p) => read_scripts(p, &mut rejected)?,
         None => HashMap::new(),
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_exclusive(&s.db)?);
     let network = Arc::new(SimNetwork::new(scripts));
-    let gate = Gate::new(Registries::from_snapshot(registry));
-    let key_dir = keys::dir_for(&s.db);
-    if !key_dir.exists() && !store.audit_rows(0, 1)?.is_empty() {
-        // New keys would sign checkpoints the store's old ones contradict: the log would
-        // read as broken for good. A moved or restored store needs its keys back.
-        anyhow::bail!(
-            "the store {} already has an audit log, but its keys folder {} is missing: restore it \
-             (or point PROACTIVE_AUDIT_KEYS at it) before running on this store",
-            s.db.display(),
-            key_dir.display()
-        );
-    }
-    let keys = Keys::load_or_create(&key_dir)?;
-    let verifier = keys.verifier();
-    audit::check_published(&*store, &verifier, &s.db)?;
-    let settings = Settings { audit: Arc::new(AuditLog::new(keys)), ..Settings::default() };
-    let pipeline = Pipeline::new(runtime, gate, store.clone(), network.clone(), settings);
+    let files = platform::Files { registry: &s.registry, plugins: &s.plugins, db: &s.db };
+    let opened = platform::open(&files, network.clone(), Settings::default())?;
+    rejected.extend(opened.registry_rejected.iter().map(|e| Rejected {
+        file: format!("{}/{}", s.registry.display(), e.file),
+        line: e.line,
+        problem: e.problem.clone(),
+    }));
     let events_rejected = rejected.iter().filter(|r| r.file == s.events.display().to_string()).count() as u64;
-    let stats = runner::run(&pipeline, events, replies, &network, s.until, &mut progress)?;
+    let stats = runner::run(&opened.pipeline, events, replies, &network, s.until, &mut progress)?;
     if let Some(note) = &stats.checkpoint {
         audit::publish(&s.db, note)?;
     }
-    let verification = audit::verify(&*store, &verifier, &audit::published(&s.db)?)?;
+    let store = opened.store;
+    let verification = audit::verify(&*store, &opened.verifier, &audit::published(&s.db)?)?;
     let report = Report::build(&*store, &stats, events_rejected, &verification)?;
-    Ok(Outcome { report, stats, rejected, plugin_errors, store })
+    Ok(Outcome { report, stats, rejected, plugin_errors: opened.plugin_errors, store })
 }
 
 fn open(path: &Path) -> anyhow::Result<BufReader<File>> {
@@ -183,7 +141,7 @@ fn read_replies(path: &Path, rejected: &mut Vec<Rejected>) -> anyhow::Result<Vec
     Ok(out)
 }
 
-fn read_scripts(path: &Path, rejected: &mut Vec<Rejected>) -> anyhow::Result<HashMap<String, Script>> {
+pub(crate) fn read_scripts(path: &Path, rejected: &mut Vec<Rejected>) -> anyhow::Result<HashMap<String, Script>> {
     let file = path.display().to_string();
     let mut out = HashMap::new();
     for line in ndjson::lines(open(path)?) {

@@ -102,6 +102,10 @@ impl Pipeline {
         &self.store
     }
 
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     fn context(&self, plugin: &LoadedPlugin, service: &ServiceSpec, now: Timestamp) -> CallContext {
         CallContext {
             now,

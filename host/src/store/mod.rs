@@ -159,6 +159,17 @@ pub struct ServiceCounts {
     pub parts: u64,
 }
 
+/// Which cases to list: all conditions must hold; ordered by id, `after` for paging.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub agency: Option<String>,
+    pub service: Option<String>,
+    pub state: Option<CaseState>,
+    /// Only cases with a larger id.
+    pub after: CaseId,
+    pub limit: usize,
+}
+
 /// The store port.
 pub trait Store: Send + Sync {
     /// Start an atomic unit of work. Dropping it without `commit` rolls back.
@@ -166,6 +177,7 @@ pub trait Store: Send + Sync {
 
     fn case(&self, id: CaseId) -> anyhow::Result<Option<Case>>;
     fn cases(&self) -> anyhow::Result<Vec<Case>>;
+    fn find_cases(&self, filter: &CaseFilter) -> anyhow::Result<Vec<Case>>;
     /// Open cases whose reply window has closed by `now`.
     fn due_timers(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<Case>>;
     fn next_timer(&self) -> anyhow::Result<Option<Timestamp>>;

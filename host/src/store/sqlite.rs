@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AuditRow, Case, CaseId, DecisionRecord, Inbound, InboundRecord, MessageKind, MessageState, NewMessage,
+    AuditRow, Case, CaseFilter, CaseId, DecisionRecord, Inbound, InboundRecord, MessageKind, MessageState, NewMessage,
     OutboxMessage, ServiceCounts, Store, StoredCheckpoint, Tx,
 };
 use crate::model::{CaseState, Event, Language, Timestamp};
@@ -278,6 +278,20 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!("SELECT {CASE_COLUMNS} FROM cases ORDER BY id"))?;
         let rows = st.query_map([], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn find_cases(&self, f: &CaseFilter) -> anyhow::Result<Vec<Case>> {
+        let conn = self.conn();
+        // Absent conditions are NULL parameters, so one cached statement serves every filter.
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE id > ?1 AND (?2 IS NULL OR agency = ?2) \
+             AND (?3 IS NULL OR service = ?3) AND (?4 IS NULL OR state = ?4) ORDER BY id LIMIT ?5"
+        ))?;
+        let rows = st.query_map(
+            params![f.after, f.agency, f.service, f.state.map(|s| s.as_str()), f.limit as i64],
+            case_from_row,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

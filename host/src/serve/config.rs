@@ -1,0 +1,181 @@
+//! `proactive serve` settings: built-in defaults, then a TOML file, then `PROACTIVE_*`
+//! environment variables, then flags, each overriding the one before. No file is needed:
+//! the defaults run on the embedded parts (SQLite, snapshot registries, simulated SMS).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::sms::window::SendingWindow;
+
+/// The file's shape. Unknown keys are errors, so a misspelt setting is never ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub db: Option<PathBuf>,
+    pub plugins: Option<PathBuf>,
+    pub registry: Option<PathBuf>,
+    /// Scripted subscribers for the simulated network (as `demo` writes them).
+    pub subscribers: Option<PathBuf>,
+    #[serde(default)]
+    pub sms: SmsFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub tokens: Vec<TokenFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsFile {
+    /// Local Almaty hours, `"09:00-21:00"`.
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub max_body_bytes: Option<usize>,
+    pub max_batch_lines: Option<usize>,
+    /// How often timers fire and the outbox drains, in milliseconds.
+    pub tick_ms: Option<u64>,
+}
+
+/// A bearer token as configured: only its SHA-256 is ever written down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    /// A name for the token, recorded as the actor of what it does.
+    pub id: String,
+    /// Hex SHA-256 of the token (`proactive token new` prints it).
+    pub sha256: String,
+    /// `admin`, `agency`, `event-source` or `gateway`.
+    pub role: String,
+    /// The agency an `agency` token acts for.
+    pub agency: Option<String>,
+}
+
+/// Settings as flags and environment give them (`None`: not given there).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub db: Option<PathBuf>,
+    pub plugins: Option<PathBuf>,
+    pub registry: Option<PathBuf>,
+    pub subscribers: Option<PathBuf>,
+    pub window: Option<String>,
+}
+
+/// The resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    pub plugins: PathBuf,
+    pub registry: PathBuf,
+    pub subscribers: Option<PathBuf>,
+    pub window: SendingWindow,
+    pub max_body_bytes: usize,
+    pub max_batch_lines: usize,
+    pub tick: std::time::Duration,
+    pub tokens: Vec<TokenFile>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+pub const DEFAULT_MAX_BATCH_LINES: usize = 100_000;
+
+impl ServeConfig {
+    pub fn resolve(o: &Overrides) -> anyhow::Result<ServeConfig> {
+        let file = match &o.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen_text = o.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("setting `listen`: expected an address and port such as 127.0.0.1:8080"))?;
+        let window = match o.window.clone().or(file.sms.window) {
+            Some(w) => parse_window(&w).context("setting `sms.window`")?,
+            None => SendingWindow::default(),
+        };
+        let max_body_bytes = file.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let max_batch_lines = file.limits.max_batch_lines.unwrap_or(DEFAULT_MAX_BATCH_LINES);
+        anyhow::ensure!(max_body_bytes >= 1024, "setting `limits.max_body_bytes`: at least 1024");
+        anyhow::ensure!(max_batch_lines >= 1, "setting `limits.max_batch_lines`: at least 1");
+        let tick_ms = file.limits.tick_ms.unwrap_or(1000);
+        anyhow::ensure!((10..=60_000).contains(&tick_ms), "setting `limits.tick_ms`: between 10 and 60000");
+        Ok(ServeConfig {
+            listen,
+            db: o.db.clone().or(file.db).unwrap_or_else(|| "proactive.sqlite".into()),
+            plugins: o.plugins.clone().or(file.plugins).unwrap_or_else(|| "target/plugins".into()),
+            registry: o.registry.clone().or(file.registry).unwrap_or_else(|| "registry".into()),
+            subscribers: o.subscribers.clone().or(file.subscribers),
+            window,
+            max_body_bytes,
+            max_batch_lines,
+            tick: std::time::Duration::from_millis(tick_ms),
+            tokens: file.tokens,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("the config file {}: {}", path.display(), e.message()))
+}
+
+/// `"HH:MM-HH:MM"`, local Almaty time.
+pub fn parse_window(text: &str) -> anyhow::Result<SendingWindow> {
+    let bad = || anyhow::anyhow!("expected local hours such as \"09:00-21:00\"");
+    let (start, end) = text.split_once('-').ok_or_else(bad)?;
+    let time = |s: &str| chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| bad());
+    Ok(SendingWindow::new(time(start)?, time(end)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(text: &str) -> anyhow::Result<ServeConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, text).unwrap();
+        ServeConfig::resolve(&Overrides { config: Some(path), ..Overrides::default() })
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = ServeConfig::resolve(&Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.db, PathBuf::from("proactive.sqlite"));
+        assert!(c.tokens.is_empty());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndb = \"a.sqlite\"\n").unwrap();
+        let o = Overrides { config: Some(path), db: Some("b.sqlite".into()), ..Overrides::default() };
+        let c = ServeConfig::resolve(&o).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.db, PathBuf::from("b.sqlite"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = with_file("lisen = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let e = with_file("listen = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(e.contains("`listen`"), "{e}");
+        let e = with_file("[sms]\nwindow = \"21:00-09:00\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("sms.window"), "{e:#}");
+        let e = with_file("[limits]\ntick_ms = 0\n").unwrap_err().to_string();
+        assert!(e.contains("tick_ms"), "{e}");
+    }
+}

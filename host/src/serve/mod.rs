@@ -1,0 +1,189 @@
+//! `proactive serve`: the platform as a long-running server on the wall clock.
+//!
+//! The same pipeline as a batch run, opened the same way ([`crate::platform`]); what
+//! differs is where time and input come from. Requests bring events and replies; a ticker
+//! fires timers, drains the outbox inside the sending window, and signs a checkpoint every
+//! minute. On SIGTERM or Ctrl-C the server stops taking connections, finishes the requests
+//! in flight, runs no further ticks, and signs and publishes a final checkpoint.
+
+pub mod config;
+mod dev_tokens;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::api::auth::Tokens;
+use crate::api::{self, AppState};
+use crate::audit;
+use crate::demo::Rejected;
+use crate::pipeline::Settings;
+use crate::platform::{self, PluginSource};
+use crate::redact::redact;
+use crate::sms::sim::SimNetwork;
+use config::ServeConfig;
+
+/// How often the server signs the audit tree while it runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
+    let config = ServeConfig::resolve(overrides)?;
+    // Checked before anything is opened, so a typo in a digest costs no startup.
+    let configured = Tokens::from_config(&config.tokens).context("setting `tokens`")?;
+    let scripts = match &config.subscribers {
+        Some(path) => {
+            let mut rejected = Vec::new();
+            let scripts = crate::demo::read_scripts(path, &mut rejected)?;
+            report_rejected(&rejected);
+            scripts
+        }
+        None => HashMap::new(),
+    };
+    let network = Arc::new(SimNetwork::new(scripts));
+    let plugins = PluginSource::Dir(config.plugins.clone());
+    let files = platform::Files { registry: &config.registry, plugins: &plugins, db: &config.db };
+    let settings = Settings { window: config.window, ..Settings::default() };
+    let opened = platform::open(&files, network.clone(), settings)?;
+    for e in &opened.plugin_errors {
+        eprintln!("plugin not loaded: {e}");
+    }
+    let registry_rejected: Vec<Rejected> = opened
+        .registry_rejected
+        .iter()
+        .map(|e| Rejected {
+            file: format!("{}/{}", config.registry.display(), e.file),
+            line: e.line,
+            problem: e.problem.clone(),
+        })
+        .collect();
+    report_rejected(&registry_rejected);
+    let tokens = if configured.is_empty() {
+        let mut agencies: Vec<String> = opened.runtime.active().services().map(|(_, s)| s.agency.clone()).collect();
+        agencies.sort();
+        agencies.dedup();
+        let (tokens, path) = dev_tokens::load_or_create(&config.db, &agencies)?;
+        eprintln!("no [[tokens]] configured: development tokens are in {}", path.display());
+        tokens
+    } else {
+        configured
+    };
+    let state = Arc::new(AppState {
+        pipeline: opened.pipeline,
+        tokens,
+        work: Arc::default(),
+        max_batch_lines: config.max_batch_lines,
+        draining: Default::default(),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(serve(state, &config, network))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_rejected(rejected: &[Rejected]) {
+    for r in rejected {
+        eprintln!("rejected {r}");
+    }
+}
+
+async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwork>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!("proactive serve: listening on http://{addr}");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ticker = tokio::spawn(tick_loop(state.clone(), network, config.tick, config.db.clone(), stopped));
+    let app = api::router(state.clone(), config.max_body_bytes);
+    let draining = state.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            eprintln!("proactive serve: shutting down, finishing requests in flight");
+            draining.draining.store(true, Ordering::Relaxed);
+        })
+        .await
+        .context("serving HTTP")?;
+    let _ = stop.send(true);
+    ticker.await.context("the ticker task")?;
+    let db = config.db.clone();
+    state
+        .run(move |p| {
+            if let Some(note) = p.checkpoint(api::now())? {
+                audit::publish(&db, &note)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("signing the final checkpoint: {}", e.message))?;
+    eprintln!("proactive serve: stopped");
+    Ok(())
+}
+
+/// The wall-clock side of the pipeline: simulated replies in, timers, the outbox, and a
+/// signed checkpoint every [`CHECKPOINT_EVERY`]. A failing tick is logged and retried on
+/// the next one; it never stops the server.
+async fn tick_loop(
+    state: Arc<AppState>,
+    network: Arc<SimNetwork>,
+    every: Duration,
+    db: PathBuf,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_checkpoint = Instant::now();
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let sign = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
+        let (network, db) = (network.clone(), db.clone());
+        let result = state
+            .run(move |p| {
+                let now = api::now();
+                for mo in network.take_replies(now) {
+                    p.on_inbound(&mo.phone, &mo.text, mo.at)?;
+                }
+                p.fire_timers(now)?;
+                p.dispatch(now)?;
+                if sign && let Some(note) = p.checkpoint(now)? {
+                    audit::publish(&db, &note)?;
+                }
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) if sign => last_checkpoint = Instant::now(),
+            Ok(()) => {}
+            Err(e) => tracing::error!("tick failed, retrying next tick: {}", redact(&e.message)),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

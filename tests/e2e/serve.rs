@@ -1,0 +1,381 @@
+//! `proactive serve`: the real binary on loopback, the real components, real HTTP.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proactive_sdk::domain::Sex;
+use serde_json::{Value, json};
+
+use crate::support::{TestDir, birth, iin, open_store, proactive_ok, registry};
+
+/// Each role's token in the test config, by name.
+const TOKENS: [(&str, &str, Option<&str>); 6] = [
+    ("admin", "admin", None),
+    ("health", "agency", Some("health")),
+    ("labour", "agency", Some("labour")),
+    ("source", "event-source", None),
+    ("gateway", "gateway", None),
+    ("stranger", "agency", Some("no-such-agency")),
+];
+
+fn secret(name: &str) -> String {
+    format!("test-token-{name}")
+}
+
+/// A running `proactive serve`, killed when dropped.
+struct Server {
+    child: Option<Child>,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+    db: PathBuf,
+}
+
+impl Server {
+    /// Start on a free port with the four plugins, the test tokens, ticking every 50 ms and
+    /// sending at any hour.
+    fn start(t: &TestDir, extra_config: &str) -> Server {
+        let plugins = t.plugins(&[]);
+        let db = t.path().join("serve.sqlite");
+        let mut config = String::from(
+            "listen = \"127.0.0.1:0\"\n[sms]\nwindow = \"00:00-23:59\"\n[limits]\ntick_ms = 50\nmax_body_bytes = 65536\n",
+        );
+        config += extra_config;
+        for (name, role, agency) in TOKENS {
+            let digest = hex::encode(proactive_host::api::auth::digest(&secret(name)));
+            config += &format!("[[tokens]]\nid = \"{name}\"\nsha256 = \"{digest}\"\nrole = \"{role}\"\n");
+            if let Some(a) = agency {
+                config += &format!("agency = \"{a}\"\n");
+            }
+        }
+        let config_path = t.write("serve.toml", &config);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_proactive"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--db")
+            .arg(&db)
+            .arg("--plugins")
+            .arg(&plugins)
+            .arg("--registry")
+            .arg(t.path().join("registry"))
+            .current_dir(t.path())
+            .env_remove("PROACTIVE_PLUGINS")
+            .env("PROACTIVE_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting proactive serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("piped stderr");
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = addr_tx.send(addr.trim().to_owned());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let base = match addr_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start:\n{}", stderr.lock().unwrap());
+            }
+        };
+        Server { child: Some(child), base, stderr, db }
+    }
+
+    /// `(status, JSON body)` of a request; every answer must be JSON.
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, &str)>) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base)).timeout(Duration::from_secs(60));
+        if let Some(name) = token {
+            req = req.set("Authorization", &format!("Bearer {}", secret(name)));
+        }
+        let result = match body {
+            Some((content_type, text)) => req.set("Content-Type", content_type).send_string(text),
+            None => req.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let text = response.into_string().expect("a readable body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path} {status}: not JSON: {text}"));
+        (status, body)
+    }
+
+    fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, Some(token), Some(("application/json", &body.to_string())))
+    }
+
+    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None)
+    }
+
+    /// Poll until `pred` holds for the case (as the admin sees it), or fail.
+    fn wait_case(&self, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, case) = self.get(&format!("/v1/cases/{id}"), "admin");
+            assert_eq!(status, 200, "{case}");
+            if pred(&case) {
+                return case;
+            }
+            assert!(Instant::now() < deadline, "case {id} never became {what}: {case}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then wait for the exit; returns whether it exited cleanly, and its stderr.
+    fn terminate(mut self) -> (bool, String) {
+        let mut child = self.child.take().expect("running");
+        let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        assert!(killed.success());
+        let status = child.wait().expect("waiting for the server");
+        // The reader thread finishes when the pipe closes.
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self.stderr.lock().unwrap().clone();
+        (status.success(), log)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A server over a registry that knows one mother, and her child's IIN; `seed` keeps the
+/// people of different tests apart.
+fn started(seed: u16) -> (TestDir, Server, String, String) {
+    let t = TestDir::new();
+    let mother = iin(1991, 3, 4, Sex::Female, seed);
+    let child = iin(2026, 11, 2, Sex::Male, seed);
+    registry(&t, &[&mother]);
+    let server = Server::start(&t, "");
+    (t, server, mother, child)
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+fn case_ids_by_service(server: &Server) -> Vec<(String, i64)> {
+    let (status, body) = server.get("/v1/cases", "admin");
+    assert_eq!(status, 200, "{body}");
+    body["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["service"].as_str().unwrap().to_owned(), c["id"].as_i64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn an_event_over_http_becomes_cases_an_sms_and_a_provided_service() {
+    let (t, server, mother, child) = started(20);
+    let event = birth("E-HTTP-1", &child, &mother);
+
+    let (status, body) = server.post_json("/v1/events", "source", &event);
+    assert_eq!((status, &body["status"]), (201, &json!("accepted")), "{body}");
+    assert_eq!(body["cases"], 3, "health, labour and education subscribe to births: {body}");
+    let (status, body) = server.post_json("/v1/events", "source", &event);
+    assert_eq!((status, &body["status"]), (200, &json!("duplicate")), "the same id again adds nothing: {body}");
+
+    let cases = case_ids_by_service(&server);
+    assert_eq!(cases.len(), 3, "{cases:?}");
+    let health = cases.iter().find(|(s, _)| s.starts_with("health")).expect("a health case").1;
+    // The ticker sends the offer inside the (test's all-day) window.
+    let sent = server.wait_case(health, "awaiting a reply", |c| c["state"] == "awaiting-reply");
+    let decision = &sent["decisions"][0];
+    assert_eq!(decision["decision"], "offer", "{sent}");
+    assert_eq!(decision["plugin"]["id"], "health", "{sent}");
+    assert_eq!(decision["plugin"]["sha256"].as_str().map(str::len), Some(64), "{sent}");
+    assert!(sent.get("phone").is_none() && sent.get("recipient").is_none(), "no personal data in a case view: {sent}");
+
+    let code: String = open_store(&server.db)
+        .query_row("SELECT reply_code FROM cases WHERE id = ?1", [health], |r| r.get(0))
+        .expect("the offer's reply code");
+    let reply = json!({ "from": "+7 701 555 00 00", "text": format!("иә {code}"), "at": now_rfc3339() });
+    let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &reply);
+    assert_eq!((status, &body["status"]), (200, &json!("matched")), "{body}");
+    let (_, body) = server.post_json("/v1/sms/inbound", "gateway", &reply);
+    assert_eq!(body["status"], "duplicate", "a retried webhook is taken once: {body}");
+    let done = server.wait_case(health, "provided", |c| c["state"] == "provided");
+    assert_eq!(done["decisions"].as_array().map(Vec::len), Some(2), "{done}");
+
+    let db = server.db.clone();
+    let (clean, log) = server.terminate();
+    assert!(clean, "SIGTERM is a clean exit:\n{log}");
+    assert!(log.contains("stopped"), "{log}");
+    for secret in [mother.as_str(), child.as_str(), "7015550000"] {
+        assert!(!log.contains(secret), "the server log holds personal data:\n{log}");
+    }
+    let out = proactive_ok(&["audit", "verify", "--db", db.to_str().unwrap()], t.path());
+    assert!(out.contains("intact"), "{out}");
+    assert!(out.contains("(0 not yet signed)"), "shutdown signs the whole log: {out}");
+}
+
+#[test]
+fn agencies_see_only_their_own_cases_and_roles_only_their_routes() {
+    let (_t, server, mother, child) = started(30);
+    let (status, body) = server.post_json("/v1/events", "source", &birth("E-SCOPE-1", &child, &mother));
+    assert_eq!(status, 201, "{body}");
+    let cases = case_ids_by_service(&server);
+    let id_of = |prefix: &str| cases.iter().find(|(s, _)| s.starts_with(prefix)).expect("a case").1;
+    let (health, labour) = (id_of("health"), id_of("labour"));
+
+    let listed = |token: &str| -> Vec<String> {
+        let (status, body) = server.get("/v1/cases", token);
+        assert_eq!(status, 200, "{token}: {body}");
+        body["cases"].as_array().unwrap().iter().map(|c| c["agency"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(listed("health"), ["health"]);
+    assert_eq!(listed("labour"), ["labour"]);
+    assert_eq!(listed("stranger"), Vec::<String>::new());
+    assert_eq!(listed("admin").len(), 3);
+
+    let event = birth("E-SCOPE-2", &child, &mother).to_string();
+    let reply = json!({ "from": "+77015550000", "text": "да", "at": now_rfc3339() }).to_string();
+    let json_body = |b: &str| Some(("application/json", b.to_owned()));
+    // (method, path, body) against every role: the expected status per role.
+    type Row<'a> = (&'a str, String, Option<(&'a str, String)>, [u16; 7]);
+    //            roles: admin health labour source gateway stranger (none)
+    let rows: Vec<Row> = vec![
+        ("POST", "/v1/events".into(), json_body(&event), [403, 403, 403, 201, 403, 403, 401]),
+        ("GET", "/v1/cases".into(), None, [200, 200, 200, 403, 403, 200, 401]),
+        ("GET", format!("/v1/cases/{health}"), None, [200, 200, 404, 403, 403, 404, 401]),
+        ("GET", format!("/v1/cases/{labour}"), None, [200, 404, 200, 403, 403, 404, 401]),
+        ("POST", "/v1/sms/inbound".into(), json_body(&reply), [403, 403, 403, 403, 200, 403, 401]),
+        ("GET", "/healthz".into(), None, [200; 7]),
+        ("GET", "/readyz".into(), None, [200; 7]),
+    ];
+    let roles = ["admin", "health", "labour", "source", "gateway", "stranger"];
+    for (method, path, body, expected) in rows {
+        for (i, want) in expected.iter().enumerate() {
+            let token = roles.get(i).copied();
+            let body = body.as_ref().map(|(c, b)| (*c, b.as_str()));
+            let (status, answer) = server.call(method, &path, token, body);
+            assert_eq!(status, *want, "{method} {path} as {token:?}: {answer}");
+            if status >= 400 {
+                assert!(answer["error"].is_string() && answer["message"].is_string(), "{answer}");
+            }
+        }
+    }
+    let (status, _) = server.call("GET", "/v1/cases", None, None);
+    assert_eq!(status, 401);
+    let (status, body) = server.call("GET", "/v1/cases", Some("nobody"), None);
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+}
+
+#[test]
+fn bad_input_gets_a_json_4xx_that_names_the_problem() {
+    let (_t, server, mother, child) = started(40);
+    let post =
+        |content_type: &str, body: &str| server.call("POST", "/v1/events", Some("source"), Some((content_type, body)));
+
+    let (status, body) = post("application/json", "{\"id\": \"E-1\", \"kind\": ");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("malformed JSON at column"), "{body}");
+    let mut no_kind = birth("E-2", &child, &mother);
+    no_kind.as_object_mut().unwrap().remove("kind");
+    let (status, body) = post("application/json", &no_kind.to_string());
+    assert_eq!((status, body["message"].as_str()), (400, Some("missing field `kind`")), "{body}");
+    let mut wrong_type = birth("E-3", &child, &mother);
+    wrong_type["occurred_at"] = json!(12);
+    let (status, body) = post("application/json", &wrong_type.to_string());
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("`occurred_at`"), "{body}");
+    let mut future = birth("E-4", &child, &mother);
+    future["occurred_at"] = json!("2199-01-01T00:00:00+05:00");
+    let (status, body) = post("application/json", &future.to_string());
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("in the future"), "{body}");
+    // The kind is an IIN: no error may echo it.
+    let mut iin_kind = birth("E-5", &child, &mother);
+    iin_kind["kind"] = json!(mother);
+    let (status, body) = post("application/json", &iin_kind.to_string());
+    assert_eq!(status, 400);
+    assert!(!body.to_string().contains(&mother), "an error body echoed an IIN: {body}");
+
+    let batch = [
+        birth("E-B1", &child, &mother).to_string(),
+        "not json".into(),
+        birth("E-B1", &child, &mother).to_string(),
+        String::new(),
+        birth("E-B2", &iin(2026, 11, 3, Sex::Female, 41), &mother).to_string(),
+    ]
+    .join("\n");
+    let (status, body) = post("application/x-ndjson", &batch);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["accepted"], &body["duplicate"], &body["rejected"]), (&json!(2), &json!(1), &json!(1)), "{body}");
+    let statuses: Vec<(u64, &str)> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses, [(1, "accepted"), (2, "rejected"), (3, "duplicate"), (5, "accepted")]);
+
+    let (status, body) = post("application/json", &"x".repeat(70_000));
+    assert_eq!((status, body["error"].as_str()), (413, Some("too-large")), "{body}");
+    let (status, body) = server.call("GET", "/v2/nothing", Some("admin"), None);
+    assert_eq!((status, body["error"].as_str()), (404, Some("not-found")));
+    let (status, body) = server.call("DELETE", "/v1/events", Some("source"), None);
+    assert_eq!((status, body["error"].as_str()), (405, Some("method-not-allowed")));
+    let (status, body) = server.get("/v1/cases/abc", "admin");
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid-case-id")));
+    let (status, body) = server.get("/v1/cases?state=lost", "admin");
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("`state`"), "{body}");
+    let (status, body) = server.get("/v1/cases?colour=red", "admin");
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("`colour`"), "{body}");
+    let (status, body) =
+        server.post_json("/v1/sms/inbound", "gateway", &json!({ "from": "+77015550000", "text": "да" }));
+    assert_eq!((status, body["message"].as_str()), (400, Some("missing field `at`")), "{body}");
+
+    // After all of that, the server still serves and the store holds exactly the good events.
+    let (status, _) = server.call("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    let events: i64 = open_store(&server.db).query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(events, 2);
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_setting_named() {
+    let t = TestDir::new();
+    registry(&t, &[]);
+    let plugins = t.plugins(&[]);
+    let config =
+        t.write("bad.toml", "listen = \"127.0.0.1:0\"\n[[tokens]]\nid = \"x\"\nsha256 = \"00\"\nrole = \"admin\"\n");
+    let out = crate::support::proactive(
+        &["serve", "--config", path_str(&config), "--plugins", path_str(&plugins), "--registry", "registry"],
+        t.path(),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sha256"), "{stderr}");
+    let missing = crate::support::proactive(
+        &["serve", "--plugins", path_str(&plugins), "--registry", "nowhere", "--listen", "127.0.0.1:0"],
+        t.path(),
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("registry folder"), "{missing:?}");
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
