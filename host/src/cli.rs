@@ -113,6 +113,10 @@ struct ServeArgs {
     /// Sending window in local Almaty hours, e.g. 09:00-21:00.
     #[arg(long, env = "PROACTIVE_SMS_WINDOW")]
     sms_window: Option<String>,
+    /// For tests of time-dependent behaviour: read the server's clock (RFC 3339) from
+    /// this file at every look.
+    #[arg(long, hide = true)]
+    clock_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -135,6 +139,40 @@ enum TokenCommand {
 enum PluginCommand {
     /// Validate a component offline: world, manifest, templates.
     Check { file: PathBuf },
+    /// Make an agency's Ed25519 signing key: NAME.key (secret, 0600) and NAME.pub.
+    Keygen {
+        /// Path without extension for the two files, e.g. `health`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a component with an agency key: writes FILE.sig (base64) beside it.
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Upload a signed component to a server's admin API.
+    Push {
+        file: PathBuf,
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "PROACTIVE_SERVER")]
+        server: String,
+        /// A bearer token of the agency (or the platform admin).
+        #[arg(long, env = "PROACTIVE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The signature file [default: FILE.sig].
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        /// The plugin id [default: the file name without .wasm].
+        #[arg(long)]
+        id: Option<String>,
+        /// Activate at this time (RFC 3339) or date instead of now.
+        #[arg(long)]
+        effective_from: Option<String>,
+        /// Store the version without activating it.
+        #[arg(long)]
+        no_activate: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +344,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             registry: a.registry,
             subscribers: a.subscribers,
             window: a.sms_window,
+            clock_file: a.clock_file,
         }),
         Command::Token { command: TokenCommand::New { id, role, agency } } => {
             let token = crate::api::auth::new_token();
@@ -327,7 +366,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plugin { command: PluginCommand::Check { file } } => plugin_check(&file),
+        Command::Plugin { command } => plugin_command(command),
         Command::Audit { command } => audit_command(command),
     }
 }
@@ -444,6 +483,65 @@ fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn plugin_command(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    use crate::deploy::signing;
+    match command {
+        PluginCommand::Check { file } => plugin_check(&file),
+        PluginCommand::Keygen { out } => {
+            let (secret, public) = signing::keygen();
+            let (key, pub_path) = (out.with_extension("key"), out.with_extension("pub"));
+            crate::audit::keys::write_private_new(&key, secret.as_bytes())?;
+            std::fs::write(&pub_path, format!("{public}\n"))
+                .with_context(|| format!("writing {}", pub_path.display()))?;
+            println!("secret key {} (keep it with the agency), public key {}", key.display(), pub_path.display());
+            println!();
+            println!("[[agencies]]");
+            println!("id = \"AGENCY\"");
+            println!("public_key = {public:?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Sign { file, key } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let signature = signing::sign(&signing::read_secret_key(&key)?, &bytes);
+            let out = signature_path(&file);
+            std::fs::write(&out, format!("{signature}\n")).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}: signed, signature in {}", file.display(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Push { file, server, token, signature, id, effective_from, no_activate } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let sig_path = signature.unwrap_or_else(|| signature_path(&file));
+            let sig = std::fs::read_to_string(&sig_path)
+                .with_context(|| format!("reading the signature {} (`proactive plugin sign`)", sig_path.display()))?;
+            let id = match id {
+                Some(id) => id,
+                None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            };
+            let mut req = ureq::post(&format!("{}/admin/v1/plugins/{id}/versions", server.trim_end_matches('/')))
+                .set("Authorization", &format!("Bearer {}", token.trim()))
+                .set(crate::api::admin::SIGNATURE_HEADER, sig.trim())
+                .set("Content-Type", "application/wasm");
+            if let Some(t) = &effective_from {
+                req = req.query("effective_from", t);
+            }
+            if no_activate {
+                req = req.query("activate", "false");
+            }
+            let (status, text) = match req.send_bytes(&bytes) {
+                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+                Err(e) => anyhow::bail!("reaching {server}: {e}"),
+            };
+            println!("{status} {text}");
+            Ok(if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn signature_path(file: &std::path::Path) -> PathBuf {
+    PathBuf::from(format!("{}.sig", file.display()))
 }
 
 fn plugin_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {

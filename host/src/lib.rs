@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod demo;
+pub mod deploy;
 pub mod gate;
 pub mod intake;
 pub mod model;

@@ -1,8 +1,10 @@
 //! End-to-end tests: the real plugins built to wasm, driven through the real `proactive`
 //! binary. All of them compile into this one test binary (one link, one plugin build).
 
+mod http;
 mod support;
 
+mod admin;
 mod audit;
 mod demo_expectation;
 mod ingest;

@@ -72,15 +72,7 @@ pub async fn list_cases(
                     ApiError::bad_request("invalid-query", "parameter `after` must be a case id (a whole number)")
                 })?
             }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid-query",
-                    format!(
-                        "unknown parameter `{}` (known: service, state, limit, after)",
-                        key.chars().take(32).collect::<String>()
-                    ),
-                ));
-            }
+            _ => return Err(ApiError::unknown_parameter(key, "service, state, limit, after")),
         }
     }
     let limit = filter.limit;

@@ -35,6 +35,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not-found", message)
     }
 
+    /// A query parameter the route does not take (named, cut short: it is the caller's text).
+    pub fn unknown_parameter(key: &str, known: &str) -> Self {
+        let key: String = key.chars().take(32).collect();
+        Self::bad_request("invalid-query", format!("unknown parameter `{key}` (known: {known})"))
+    }
+
     /// A fault on our side: the detail goes to the log, redacted, not to the caller.
     pub fn internal(e: &anyhow::Error) -> Self {
         tracing::error!("request failed: {}", crate::redact::redact(&format!("{e:#}")));

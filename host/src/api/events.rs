@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::auth::{Principal, Role};
 use super::error::ApiError;
-use super::{AppState, now};
 use crate::intake::ndjson::{self, parse_object};
 use crate::intake::parse_event;
 use crate::model::{Event, Timestamp};
@@ -45,7 +45,7 @@ pub async fn post_events(
     if text.is_empty() {
         return Err(ApiError::bad_request("invalid-event", "the body is empty: expected one event as a JSON object"));
     }
-    let received = now();
+    let received = state.now();
     let event = parse_object(text)
         .map_err(|e| e.to_string())
         .and_then(|m| validate(&m, received))
@@ -71,7 +71,7 @@ fn validate(map: &serde_json::Map<String, Value>, received: Timestamp) -> Result
 
 /// An NDJSON batch: every line gets its own result, and a bad line never stops the others.
 async fn batch(state: &Arc<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let received = now();
+    let received = state.now();
     let mut results: Vec<Value> = Vec::new();
     let mut valid: Vec<(usize, Event)> = Vec::new();
     for line in ndjson::lines(body.as_ref()) {

@@ -6,6 +6,7 @@
 //! (the `work` lock), as in a batch run, so two requests never race for one case or one
 //! reply code; the async threads only ever parse and wait.
 
+pub mod admin;
 pub mod auth;
 mod cases;
 pub mod error;
@@ -31,6 +32,8 @@ use error::ApiError;
 /// What every handler shares.
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
+    pub deployer: Arc<crate::deploy::Deployer>,
+    pub clock: Clock,
     pub tokens: Tokens,
     /// Held for every pipeline step: one step at a time, as the store's invariants assume.
     pub work: Arc<std::sync::Mutex<()>>,
@@ -46,22 +49,50 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&Pipeline) -> anyhow::Result<T> + Send + 'static,
     {
+        self.blocking(true, move |s| f(&s.pipeline).map_err(|e| ApiError::internal(&e))).await
+    }
+
+    /// Run `f` on a blocking thread, holding the pipeline's lock when `locked`.
+    pub async fn blocking<T, F>(self: &Arc<Self>, locked: bool, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
         let state = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let _turn = state.work.lock().unwrap_or_else(|p| p.into_inner());
-            f(&state.pipeline)
+            let _turn = locked.then(|| state.work.lock().unwrap_or_else(|p| p.into_inner()));
+            f(&state)
         })
         .await;
-        match joined {
-            Ok(result) => result.map_err(|e| ApiError::internal(&e)),
-            Err(e) => Err(ApiError::internal(&anyhow::anyhow!("pipeline task ended abnormally: {e}"))),
-        }
+        joined.unwrap_or_else(|e| Err(ApiError::internal(&anyhow::anyhow!("a blocking task ended abnormally: {e}"))))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 }
 
-/// The wall clock, in the pipeline's Unix seconds.
-pub fn now() -> Timestamp {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// Where the server's time comes from.
+pub enum Clock {
+    Wall,
+    /// For tests of time-dependent behaviour: an RFC 3339 time read from a file at every
+    /// look (the wall clock while the file is missing or unreadable).
+    File(std::path::PathBuf),
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        let wall = || {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        };
+        match self {
+            Clock::Wall => wall(),
+            Clock::File(path) => std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| crate::intake::ndjson::parse_time(&t))
+                .unwrap_or_else(wall),
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -72,6 +103,16 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/v1/cases", get(cases::list_cases))
         .route("/v1/cases/{id}", get(cases::get_case))
         .route("/v1/sms/inbound", post(sms::inbound))
+        .route("/admin/v1/plugins", get(admin::list))
+        .route(
+            "/admin/v1/plugins/{id}/versions",
+            get(admin::history)
+                .post(admin::upload)
+                .layer(DefaultBodyLimit::max(crate::runtime::MAX_COMPONENT_BYTES as usize + 1)),
+        )
+        .route("/admin/v1/plugins/{id}/activate", post(admin::activate))
+        .route("/admin/v1/plugins/{id}/rollback", post(admin::rollback))
+        .route("/admin/v1/plugins/{id}/disable", post(admin::disable))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

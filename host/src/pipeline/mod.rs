@@ -106,6 +106,10 @@ impl Pipeline {
         &self.runtime
     }
 
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.settings.audit
+    }
+
     fn context(&self, plugin: &LoadedPlugin, service: &ServiceSpec, now: Timestamp) -> CallContext {
         CallContext {
             now,

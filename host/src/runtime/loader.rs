@@ -97,15 +97,24 @@ pub(super) fn load_precompiled(
     bytes: &[u8],
     artifact: &[u8],
 ) -> Result<LoadedPlugin, LoadError> {
+    load_artifact(runtime, name, bytes, artifact).or_else(|_| load(runtime, name, bytes))
+}
+
+/// Load from an artifact with no fallback: an artifact that does not deserialize is an
+/// error, so the on-disk cache can tell a hit from a miss.
+pub(super) fn load_artifact(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    artifact: &[u8],
+) -> Result<LoadedPlugin, LoadError> {
     // SAFETY: `Component::deserialize` trusts its input to be an artifact this engine
     // configuration produced. Callers pass only artifacts from `Runtime::precompile` kept
     // in the host's own storage; wasmtime itself refuses artifacts from another engine
-    // version or configuration, which then load as a cold compile.
-    let component = unsafe { wasmtime::component::Component::deserialize(runtime.engine(), artifact) };
-    match component {
-        Ok(c) => validate(runtime, name, bytes, c),
-        Err(_) => load(runtime, name, bytes),
-    }
+    // version or configuration, which callers then treat as a cache miss.
+    let component = unsafe { wasmtime::component::Component::deserialize(runtime.engine(), artifact) }
+        .map_err(|e| LoadError::new(name, LoadErrorKind::Compile(root_cause(&e))))?;
+    validate(runtime, name, bytes, component)
 }
 
 fn validate(
@@ -135,6 +144,22 @@ fn validate(
 }
 
 pub(super) fn load_dir(runtime: &Runtime, path: &Path) -> anyhow::Result<LoadReport> {
+    let mut report = LoadReport::default();
+    for (name, read) in read_dir(path)? {
+        match read.and_then(|bytes| load(runtime, &name, &bytes)) {
+            Ok(p) => report.loaded.push(p),
+            Err(e) => report.errors.push(e),
+        }
+    }
+    Ok(report)
+}
+
+/// A file of a plugins folder: its name, and its bytes or why they could not be read.
+pub type FolderFile = (String, Result<Vec<u8>, LoadError>);
+
+/// Every `*.wasm` file in a folder, by name, read through a capability handle so a name
+/// can never escape it; a file that cannot be read (or is too large) is its error.
+pub fn read_dir(path: &Path) -> anyhow::Result<Vec<FolderFile>> {
     use anyhow::Context as _;
     let dir = Dir::open_ambient_dir(path, ambient_authority())
         .with_context(|| format!("opening the plugins folder {}", path.display()))?;
@@ -147,21 +172,13 @@ pub(super) fn load_dir(runtime: &Runtime, path: &Path) -> anyhow::Result<LoadRep
         }
     }
     names.sort();
-    let mut report = LoadReport::default();
-    for name in names {
-        let bytes = match read_bounded(&dir, &name) {
-            Ok(b) => b,
-            Err(kind) => {
-                report.errors.push(LoadError::new(&name, kind));
-                continue;
-            }
-        };
-        match load(runtime, &name, &bytes) {
-            Ok(p) => report.loaded.push(p),
-            Err(e) => report.errors.push(e),
-        }
-    }
-    Ok(report)
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let read = read_bounded(&dir, &name).map_err(|kind| LoadError::new(&name, kind));
+            (name, read)
+        })
+        .collect())
 }
 
 fn read_bounded(dir: &Dir, name: &str) -> Result<Vec<u8>, LoadErrorKind> {

@@ -15,7 +15,7 @@ mod native;
 
 pub use call::{CallContext, CallFailure, FactDenied, FactSource};
 pub use limits::Limits;
-pub use loader::{LoadError, LoadReport};
+pub use loader::{LoadError, LoadReport, MAX_COMPONENT_BYTES, read_dir};
 pub use manifest::{ManifestError, ServiceSpec, TemplateSpec};
 
 use std::collections::BTreeMap;
@@ -147,6 +147,46 @@ impl Runtime {
         }
         *self.active.write().expect("plugin set lock poisoned") = Arc::new(set);
         errors
+    }
+
+    /// Put one plugin in place of whatever carried its id (`None`: take it out), atomically:
+    /// work already holding the previous set finishes on it. Refused, changing nothing, when
+    /// another plugin already carries one of its services.
+    pub fn set_plugin(&self, id: &str, plugin: Option<LoadedPlugin>) -> Result<(), LoadError> {
+        let mut active = self.active.write().expect("plugin set lock poisoned");
+        let mut by_service: BTreeMap<String, Arc<LoadedPlugin>> = active
+            .by_service
+            .iter()
+            .filter(|(_, p)| p.reference.id != id)
+            .map(|(s, p)| (s.clone(), p.clone()))
+            .collect();
+        if let Some(plugin) = plugin {
+            let plugin = Arc::new(plugin);
+            if let Some(dup) = plugin.services.iter().find(|s| by_service.contains_key(&s.id)) {
+                return Err(LoadError::new(id, loader::LoadErrorKind::DuplicateService(dup.id.clone())));
+            }
+            for s in &plugin.services {
+                by_service.insert(s.id.clone(), plugin.clone());
+            }
+        }
+        *active = Arc::new(PluginSet { by_service });
+        Ok(())
+    }
+
+    /// The plugin carrying an id in the active set.
+    pub fn plugin(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.active().by_service.values().find(|p| p.reference.id == id).cloned()
+    }
+
+    /// Tells compiled artifacts of this engine build and configuration from any other.
+    pub fn compatibility_hash(&self) -> impl std::hash::Hash + '_ {
+        self.engine.precompile_compatibility_hash()
+    }
+
+    /// Load from an artifact of [`Runtime::precompile`], failing (not compiling) when it
+    /// does not deserialize.
+    pub fn load_artifact(&self, name: &str, bytes: &[u8], artifact: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        loader::load_artifact(self, name, bytes, artifact)
     }
 
     /// Load every `*.wasm` in a folder (through a capability handle, so names cannot

@@ -26,6 +26,17 @@ pub struct FileConfig {
     pub limits: LimitsFile,
     #[serde(default)]
     pub tokens: Vec<TokenFile>,
+    #[serde(default)]
+    pub agencies: Vec<AgencyFile>,
+}
+
+/// An agency and the Ed25519 key its plugin uploads must be signed with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyFile {
+    pub id: String,
+    /// Base64 of the 32-byte public key (`proactive plugin keygen` writes it).
+    pub public_key: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +79,7 @@ pub struct Overrides {
     pub registry: Option<PathBuf>,
     pub subscribers: Option<PathBuf>,
     pub window: Option<String>,
+    pub clock_file: Option<PathBuf>,
 }
 
 /// The resolved settings the server runs with.
@@ -83,6 +95,8 @@ pub struct ServeConfig {
     pub max_batch_lines: usize,
     pub tick: std::time::Duration,
     pub tokens: Vec<TokenFile>,
+    pub agency_keys: crate::deploy::signing::AgencyKeys,
+    pub clock_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -109,6 +123,12 @@ impl ServeConfig {
         anyhow::ensure!(max_batch_lines >= 1, "setting `limits.max_batch_lines`: at least 1");
         let tick_ms = file.limits.tick_ms.unwrap_or(1000);
         anyhow::ensure!((10..=60_000).contains(&tick_ms), "setting `limits.tick_ms`: between 10 and 60000");
+        let mut agency_keys = crate::deploy::signing::AgencyKeys::default();
+        for (i, a) in file.agencies.iter().enumerate() {
+            let key = crate::deploy::signing::parse_public_key(&a.public_key)
+                .with_context(|| format!("setting `agencies`, entry {} ({:?}): `public_key`", i + 1, a.id))?;
+            agency_keys.insert(&a.id, key);
+        }
         Ok(ServeConfig {
             listen,
             db: o.db.clone().or(file.db).unwrap_or_else(|| "proactive.sqlite".into()),
@@ -120,6 +140,8 @@ impl ServeConfig {
             max_batch_lines,
             tick: std::time::Duration::from_millis(tick_ms),
             tokens: file.tokens,
+            agency_keys,
+            clock_file: o.clock_file.clone(),
         })
     }
 }

@@ -19,14 +19,21 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::api::auth::Tokens;
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Clock};
 use crate::audit;
 use crate::demo::Rejected;
+use crate::deploy::Deployer;
 use crate::pipeline::Settings;
 use crate::platform::{self, PluginSource};
 use crate::redact::redact;
+use crate::runtime::{Limits, Runtime};
 use crate::sms::sim::SimNetwork;
 use config::ServeConfig;
+
+/// Compiled components, beside the store (any entry may be deleted at any time).
+fn cache_dir(db: &std::path::Path) -> PathBuf {
+    PathBuf::from(format!("{}.cache", db.display()))
+}
 
 /// How often the server signs the audit tree while it runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
@@ -45,12 +52,28 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         None => HashMap::new(),
     };
     let network = Arc::new(SimNetwork::new(scripts));
-    let plugins = PluginSource::Dir(config.plugins.clone());
+    let clock = match &config.clock_file {
+        Some(path) => Clock::File(path.clone()),
+        None => Clock::Wall,
+    };
+    // The store, not the folder, says what runs: the deployer seeds it from the folder.
+    let runtime = Arc::new(Runtime::new(Limits::default())?);
+    let plugins = PluginSource::Loaded(runtime.clone());
     let files = platform::Files { registry: &config.registry, plugins: &plugins, db: &config.db };
     let settings = Settings { window: config.window, ..Settings::default() };
     let opened = platform::open(&files, network.clone(), settings)?;
-    for e in &opened.plugin_errors {
-        eprintln!("plugin not loaded: {e}");
+    let deployer = Arc::new(Deployer::new(
+        runtime.clone(),
+        opened.store.clone(),
+        opened.pipeline.audit().clone(),
+        &cache_dir(&config.db),
+        config.agency_keys.clone(),
+    ));
+    for problem in deployer.start(&config.plugins, clock.now())? {
+        eprintln!("plugin not loaded: {}", redact(&problem));
+    }
+    if runtime.active().is_empty() {
+        eprintln!("no plugin is active: upload one through the admin API");
     }
     let registry_rejected: Vec<Rejected> = opened
         .registry_rejected
@@ -63,7 +86,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         .collect();
     report_rejected(&registry_rejected);
     let tokens = if configured.is_empty() {
-        let mut agencies: Vec<String> = opened.runtime.active().services().map(|(_, s)| s.agency.clone()).collect();
+        let mut agencies: Vec<String> = runtime.active().services().map(|(_, s)| s.agency.clone()).collect();
         agencies.sort();
         agencies.dedup();
         let (tokens, path) = dev_tokens::load_or_create(&config.db, &agencies)?;
@@ -74,6 +97,8 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
     };
     let state = Arc::new(AppState {
         pipeline: opened.pipeline,
+        deployer,
+        clock,
         tokens,
         work: Arc::default(),
         max_batch_lines: config.max_batch_lines,
@@ -111,9 +136,10 @@ async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwo
     let _ = stop.send(true);
     ticker.await.context("the ticker task")?;
     let db = config.db.clone();
+    let now = state.now();
     state
         .run(move |p| {
-            if let Some(note) = p.checkpoint(api::now())? {
+            if let Some(note) = p.checkpoint(now)? {
                 audit::publish(&db, &note)?;
             }
             Ok(())
@@ -145,8 +171,12 @@ async fn tick_loop(
         let sign = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
         let (network, db) = (network.clone(), db.clone());
         let result = state
-            .run(move |p| {
-                let now = api::now();
+            .blocking(true, move |s| {
+                let now = s.now();
+                for activated in s.deployer.activate_due(now)? {
+                    tracing::info!(plugin = %activated, "a scheduled version is now active");
+                }
+                let p = &s.pipeline;
                 for mo in network.take_replies(now) {
                     p.on_inbound(&mo.phone, &mo.text, mo.at)?;
                 }

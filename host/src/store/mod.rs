@@ -159,6 +159,37 @@ pub struct ServiceCounts {
     pub parts: u64,
 }
 
+/// One uploaded build of a plugin. The component bytes are stored beside it
+/// ([`Store::plugin_component`]), so every host sharing the store can load it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginVersion {
+    /// Upload order across all plugins; `0` before it is stored.
+    pub seq: i64,
+    pub plugin: String,
+    pub version: String,
+    pub sha256: String,
+    pub agency: String,
+    /// Base64 Ed25519 signature by the agency; `None` for a component seeded from the
+    /// operator's plugins folder.
+    pub signature: Option<String>,
+    pub uploaded_at: Timestamp,
+    pub uploaded_by: String,
+    /// When it may start serving, if later than its upload.
+    pub effective_from: Option<Timestamp>,
+}
+
+/// A change to what a plugin runs: `upload`, `activate`, `schedule`, `rollback`, `disable`.
+/// The log of these is the truth; what is active is derived from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginAction {
+    pub seq: i64,
+    pub plugin: String,
+    pub action: String,
+    pub version_seq: Option<i64>,
+    pub at: Timestamp,
+    pub actor: String,
+}
+
 /// Which cases to list: all conditions must hold; ordered by id, `after` for paging.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -206,6 +237,11 @@ pub trait Store: Send + Sync {
     fn inbound_for_case(&self, case: CaseId) -> anyhow::Result<Vec<InboundRecord>>;
     fn message_count(&self) -> anyhow::Result<u64>;
     fn inbound_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>>;
+    /// Stored plugin versions (all plugins when `None`), in upload order.
+    fn plugin_versions(&self, plugin: Option<&str>) -> anyhow::Result<Vec<PluginVersion>>;
+    fn plugin_component(&self, version_seq: i64) -> anyhow::Result<Option<Vec<u8>>>;
+    /// The plugin action log (all plugins when `None`), in order.
+    fn plugin_actions(&self, plugin: Option<&str>) -> anyhow::Result<Vec<PluginAction>>;
 }
 
 /// Writes inside one transaction.
@@ -236,5 +272,9 @@ pub trait Tx {
     fn put_audit_nodes(&mut self, nodes: &[(u32, u64, [u8; 32])]) -> anyhow::Result<()>;
     fn latest_checkpoint(&mut self) -> anyhow::Result<Option<StoredCheckpoint>>;
     fn insert_checkpoint(&mut self, c: &StoredCheckpoint) -> anyhow::Result<()>;
+    /// Store a version with its bytes; an upload of bytes already stored for the plugin
+    /// returns the existing version's seq and changes nothing.
+    fn insert_plugin_version(&mut self, v: &PluginVersion, component: &[u8]) -> anyhow::Result<i64>;
+    fn insert_plugin_action(&mut self, a: &PluginAction) -> anyhow::Result<i64>;
     fn commit(self: Box<Self>) -> anyhow::Result<()>;
 }

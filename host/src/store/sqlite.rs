@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AuditRow, Case, CaseFilter, CaseId, DecisionRecord, Inbound, InboundRecord, MessageKind, MessageState, NewMessage,
-    OutboxMessage, ServiceCounts, Store, StoredCheckpoint, Tx,
+    OutboxMessage, PluginAction, PluginVersion, ServiceCounts, Store, StoredCheckpoint, Tx,
 };
 use crate::model::{CaseState, Event, Language, Timestamp};
 
@@ -94,6 +94,27 @@ CREATE TABLE IF NOT EXISTS audit_nodes (
     hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plugin_versions (
+    seq INTEGER PRIMARY KEY,
+    plugin TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    signature TEXT,
+    uploaded_at INTEGER NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    effective_from INTEGER,
+    component BLOB NOT NULL,
+    UNIQUE (plugin, sha256)
+);
+CREATE TABLE IF NOT EXISTS plugin_actions (
+    seq INTEGER PRIMARY KEY,
+    plugin TEXT NOT NULL,
+    action TEXT NOT NULL,
+    version_seq INTEGER REFERENCES plugin_versions(seq),
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
@@ -495,6 +516,53 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+
+    fn plugin_versions(&self, plugin: Option<&str>) -> anyhow::Result<Vec<PluginVersion>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT seq, plugin, version, sha256, agency, signature, uploaded_at, uploaded_by, effective_from \
+             FROM plugin_versions WHERE ?1 IS NULL OR plugin = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map([plugin], |r| {
+            Ok(PluginVersion {
+                seq: r.get(0)?,
+                plugin: r.get(1)?,
+                version: r.get(2)?,
+                sha256: r.get(3)?,
+                agency: r.get(4)?,
+                signature: r.get(5)?,
+                uploaded_at: r.get(6)?,
+                uploaded_by: r.get(7)?,
+                effective_from: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn plugin_component(&self, version_seq: i64) -> anyhow::Result<Option<Vec<u8>>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT component FROM plugin_versions WHERE seq = ?1")?;
+        Ok(st.query_row([version_seq], |r| r.get(0)).optional()?)
+    }
+
+    fn plugin_actions(&self, plugin: Option<&str>) -> anyhow::Result<Vec<PluginAction>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT seq, plugin, action, version_seq, at, actor FROM plugin_actions \
+             WHERE ?1 IS NULL OR plugin = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map([plugin], |r| {
+            Ok(PluginAction {
+                seq: r.get(0)?,
+                plugin: r.get(1)?,
+                action: r.get(2)?,
+                version_seq: r.get(3)?,
+                at: r.get(4)?,
+                actor: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 struct SqliteTx<'a> {
@@ -680,6 +748,39 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("INSERT INTO checkpoints (size, at, root, note) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![c.size as i64, c.at, c.root, c.note])?;
         Ok(())
+    }
+
+    fn insert_plugin_version(&mut self, v: &PluginVersion, component: &[u8]) -> anyhow::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO plugin_versions (plugin, version, sha256, agency, signature, uploaded_at, \
+                 uploaded_by, effective_from, component) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                v.plugin,
+                v.version,
+                v.sha256,
+                v.agency,
+                v.signature,
+                v.uploaded_at,
+                v.uploaded_by,
+                v.effective_from,
+                component
+            ])?;
+        let seq = self
+            .conn
+            .prepare_cached("SELECT seq FROM plugin_versions WHERE plugin = ?1 AND sha256 = ?2")?
+            .query_row(params![v.plugin, v.sha256], |r| r.get(0))?;
+        Ok(seq)
+    }
+
+    fn insert_plugin_action(&mut self, a: &PluginAction) -> anyhow::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO plugin_actions (plugin, action, version_seq, at, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![a.plugin, a.action, a.version_seq, a.at, a.actor])?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     fn commit(mut self: Box<Self>) -> anyhow::Result<()> {

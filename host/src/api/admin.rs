@@ -1,0 +1,191 @@
+//! `/admin/v1`: plugin versions for the platform team and for each agency's own plugins.
+//!
+//! An upload is the component's bytes as the body, with the agency's Ed25519 signature
+//! over them in the `Proactive-Signature` header (base64). Query parameters:
+//! `activate=false` stores without activating; `effective_from` (RFC 3339, or a date taken
+//! as local midnight in Almaty) schedules the activation. The compile runs on a blocking
+//! thread without the pipeline's lock, so events keep flowing; only recording and the
+//! swap take the lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::{Principal, Role};
+use super::error::ApiError;
+use crate::deploy::signing::SignatureError;
+use crate::deploy::{Change, DeployError, Requester};
+use crate::model::Timestamp;
+
+pub const SIGNATURE_HEADER: &str = "proactive-signature";
+
+fn requester(caller: &Principal) -> Result<Requester, ApiError> {
+    match &caller.role {
+        Role::Admin => Ok(Requester { actor: caller.id.clone(), agency: None }),
+        Role::Agency(a) => Ok(Requester { actor: caller.id.clone(), agency: Some(a.clone()) }),
+        Role::EventSource | Role::Gateway => Err(ApiError::forbidden("this token may not manage plugins")),
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        let message = e.to_string();
+        match e {
+            DeployError::BadId => ApiError::bad_request("invalid-plugin-id", message),
+            DeployError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", message),
+            DeployError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-component", message),
+            DeployError::Signature(SignatureError::Missing) => ApiError::bad_request("signature-missing", message),
+            DeployError::Signature(SignatureError::Malformed) => ApiError::bad_request("signature-malformed", message),
+            DeployError::Signature(_) => ApiError::new(StatusCode::FORBIDDEN, "bad-signature", message),
+            DeployError::Forbidden(_) => ApiError::forbidden(message),
+            DeployError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            DeployError::NotFound(_) => ApiError::not_found(message),
+            DeployError::Store(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    Path(id): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let requester = requester(&caller)?;
+    let query = query.map_err(|_| ApiError::bad_request("invalid-query", "the query string is malformed"))?.0;
+    let mut activate = true;
+    let mut effective_from = None;
+    for (key, value) in &query {
+        match key.as_str() {
+            "activate" => {
+                activate = value
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("invalid-query", "parameter `activate` must be true or false"))?
+            }
+            "effective_from" => effective_from = Some(parse_effective(value)?),
+            _ => return Err(ApiError::unknown_parameter(key, "activate, effective_from")),
+        }
+    }
+    let body = body?;
+    let signature = match headers.get(SIGNATURE_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("signature-malformed", "the signature header is not ASCII"))?
+                .to_owned(),
+        ),
+    };
+    let bytes = body.to_vec();
+    state.deployer.precheck(&requester, &bytes, signature.as_deref())?;
+    let (id_v, bytes_v) = (id.clone(), bytes.clone());
+    let validated = state.blocking(false, move |s| Ok(s.deployer.validate(&id_v, &bytes_v)?)).await?;
+    let uploaded = state
+        .blocking(true, move |s| {
+            let now = s.now();
+            Ok(s.deployer.upload(
+                &requester,
+                &id,
+                &bytes,
+                validated,
+                signature.as_deref(),
+                activate,
+                effective_from,
+                now,
+            )?)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(uploaded))).into_response())
+}
+
+/// RFC 3339, or a bare date meaning midnight in Almaty (a legal act takes effect on a date).
+fn parse_effective(text: &str) -> Result<Timestamp, ApiError> {
+    if let Some(t) = crate::intake::ndjson::parse_time(text) {
+        return Ok(t);
+    }
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| d.and_local_timezone(chrono_tz::Asia::Almaty).earliest())
+        .map(|d| d.timestamp())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid-query",
+                "parameter `effective_from` must be an RFC 3339 time or a date such as 2027-01-01",
+            )
+        })
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, caller: Principal) -> Result<Json<Value>, ApiError> {
+    let requester = requester(&caller)?;
+    let plugins = state.blocking(false, move |s| Ok(s.deployer.list(&requester)?)).await?;
+    Ok(Json(json!({ "plugins": plugins })))
+}
+
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = requester(&caller)?;
+    let (versions, actions) = state.blocking(false, move |s| Ok(s.deployer.history(&requester, &id)?)).await?;
+    Ok(Json(json!({ "versions": versions, "actions": actions })))
+}
+
+pub async fn activate(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body?;
+    let bad = |m: &str| ApiError::bad_request("invalid-body", m.to_owned());
+    let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not valid UTF-8"))?;
+    let map = crate::intake::ndjson::parse_object(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    let f = crate::intake::ndjson::Fields::new(&map);
+    f.only(&["sha256"]).map_err(|e| bad(&e.to_string()))?;
+    let sha = f.str("sha256").map_err(|e| bad(&e.to_string()))?.to_owned();
+    change(state, caller, id, move |sha_ref| Change::Activate(sha_ref), sha).await
+}
+
+pub async fn rollback(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    change(state, caller, id, |_| Change::Rollback, String::new()).await
+}
+
+pub async fn disable(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    change(state, caller, id, |_| Change::Disable, String::new()).await
+}
+
+async fn change(
+    state: Arc<AppState>,
+    caller: Principal,
+    id: String,
+    make: impl for<'a> FnOnce(&'a str) -> Change<'a> + Send + 'static,
+    arg: String,
+) -> Result<Json<Value>, ApiError> {
+    let requester = requester(&caller)?;
+    let status = state
+        .blocking(true, move |s| {
+            let now = s.now();
+            Ok(s.deployer.change(&requester, &id, make(&arg), now)?)
+        })
+        .await?;
+    Ok(Json(json!({ "status": status })))
+}
