@@ -12,6 +12,7 @@ pub mod demo;
 pub mod deploy;
 pub mod gate;
 pub mod intake;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod platform;

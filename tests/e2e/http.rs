@@ -140,6 +140,17 @@ impl Server {
         (status, body)
     }
 
+    /// A plain-text route (such as `/metrics`): `(status, body)`.
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let result = ureq::get(&format!("{}{path}", self.base)).timeout(Duration::from_secs(60)).call();
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        (response.status(), response.into_string().expect("a readable body"))
+    }
+
     pub fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         self.call("POST", path, Some(token), Some(("application/json", &body.to_string())))
     }

@@ -5,8 +5,8 @@ use std::path::Path;
 use proactive_sdk::domain::Sex;
 use serde_json::json;
 
-use crate::http::{case_ids_by_service, now_rfc3339, started};
-use crate::support::{TestDir, birth, iin, open_store, proactive_ok, registry};
+use crate::http::{Server, case_ids_by_service, now_rfc3339, started};
+use crate::support::{HOSTILE, TestDir, birth, component, iin, open_store, proactive_ok, registry};
 
 #[test]
 fn an_event_over_http_becomes_cases_an_sms_and_a_provided_service() {
@@ -203,4 +203,52 @@ fn a_bad_config_is_refused_with_the_setting_named() {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
+}
+
+/// The value of the one metric line whose name and labels all match.
+fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_count_plugin_calls_limit_kills_and_pipeline_steps() {
+    let t = TestDir::new();
+    let mother = iin(1994, 9, 10, Sex::Female, 70);
+    registry(&t, &[&mother]);
+    std::fs::create_dir_all(t.path().join("plugins")).unwrap();
+    std::fs::copy(component(HOSTILE.0), t.path().join("plugins/hostile.wasm")).unwrap();
+    let server = Server::start(&t, "");
+    let mut looping = birth("E-MET-1", &iin(2026, 11, 2, Sex::Male, 70), &mother);
+    looping["attributes"]["region"] = json!("loop");
+    let (status, body) = server.post_json("/v1/events", "source", &looping);
+    assert_eq!((status, &body["cases"]), (201, &json!(4)), "the three ministries and the hostile plugin: {body}");
+    let (_, body) = server.post_json("/v1/events", "source", &looping);
+    assert_eq!(body["status"], "duplicate");
+
+    let (status, text) = server.get_text("/metrics");
+    assert_eq!(status, 200, "{text}");
+    let calls = |plugin: &str| {
+        metric(&text, "proactive_plugin_invocations_total", &[&format!("plugin=\"{plugin}\""), "stage=\"event\""])
+    };
+    for plugin in ["health", "labour", "education", "hostile"] {
+        assert_eq!(calls(plugin), Some(1.0), "{plugin}:\n{text}");
+    }
+    let kill = &["plugin=\"hostile\"", "limit=\"cpu\""];
+    assert_eq!(metric(&text, "proactive_plugin_limit_kills_total", kill), Some(1.0), "{text}");
+    let errors = &["plugin=\"hostile\"", "kind=\"cpu-limit\""];
+    assert_eq!(metric(&text, "proactive_plugin_errors_total", errors), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "proactive_plugin_errors_total", &["plugin=\"health\""]), None, "{text}");
+    let count = &["plugin=\"health\""];
+    assert_eq!(metric(&text, "proactive_plugin_call_duration_seconds_count", count), Some(1.0), "{text}");
+    let step = |stage: &str, outcome: &str| {
+        metric(&text, "proactive_pipeline_total", &[&format!("stage=\"{stage}\""), &format!("outcome=\"{outcome}\"")])
+    };
+    assert_eq!(step("intake", "accepted"), Some(1.0), "{text}");
+    assert_eq!(step("intake", "duplicate"), Some(1.0), "{text}");
+    assert_eq!(step("gate", "pass"), Some(4.0), "{text}");
+    assert_eq!(step("decision", "failed"), Some(1.0), "{text}");
+    assert!(!text.contains(&mother), "no identifier in a scrape");
 }

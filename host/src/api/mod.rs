@@ -38,6 +38,8 @@ pub struct AppState {
     /// Held for every pipeline step: one step at a time, as the store's invariants assume.
     pub work: Arc<std::sync::Mutex<()>>,
     pub max_batch_lines: usize,
+    /// Renders `/metrics` (`None` when another recorder owns the process).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Set when shutdown begins, so `/readyz` turns load balancers away first.
     pub draining: AtomicBool,
 }
@@ -99,6 +101,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/events", post(events::post_events))
         .route("/v1/cases", get(cases::list_cases))
         .route("/v1/cases/{id}", get(cases::get_case))
@@ -129,6 +132,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }
     let services = state.pipeline.runtime().active().services().count();
     (StatusCode::OK, Json(json!({ "status": "ready", "services": services })))
+}
+
+/// Prometheus text format. Unauthenticated like the probes: it carries counts by plugin,
+/// stage and outcome, never an identifier, and scrapers sit inside the platform network.
+async fn metrics(State(state): State<Arc<AppState>>) -> axum::response::Response {
+    match &state.metrics {
+        Some(handle) => {
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+        }
+        None => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no-metrics", "metrics are not recorded").into_response()
+        }
+    }
 }
 
 async fn not_found() -> ApiError {

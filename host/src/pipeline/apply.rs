@@ -56,6 +56,7 @@ impl Applier<'_> {
             Err(failure) => return self.fail(tx, case, stage, &failure.to_string(), failure.kind()),
         };
         let detail = serde_json::to_string(&decision)?;
+        crate::metrics::step("decision", decision.kind());
         tx.record_decision(&DecisionRecord {
             case_id: case.id,
             at: self.now,
@@ -179,6 +180,7 @@ impl Applier<'_> {
 
     fn fail(&self, tx: &mut dyn Tx, case: &mut Case, stage: Stage, why: &str, kind: &str) -> anyhow::Result<()> {
         tracing::warn!(case = case.id, service = %self.service.id, plugin = %self.plugin.reference.id, kind, "plugin call failed: {}", redact(why));
+        crate::metrics::step("decision", "failed");
         tx.record_decision(&DecisionRecord {
             case_id: case.id,
             at: self.now,

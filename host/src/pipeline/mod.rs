@@ -131,6 +131,7 @@ impl Pipeline {
         let existing = if seen_before { tx.case_services(&event.id)? } else { Vec::new() };
         let pending: Vec<_> = plugins.subscribers(&event.kind).filter(|(_, s)| !existing.contains(&s.id)).collect();
         if seen_before && pending.is_empty() {
+            crate::metrics::step("intake", "duplicate");
             return Ok(Ingested::Duplicate);
         }
         let log = &self.settings.audit;
@@ -177,6 +178,7 @@ impl Pipeline {
             tx.update_case(&case)?;
         }
         tx.commit()?;
+        crate::metrics::step("intake", "accepted");
         Ok(Ingested::New { cases })
     }
 
@@ -197,6 +199,7 @@ impl Pipeline {
         let log = &self.settings.audit;
         match self.gate.check_offer(event, service, now) {
             Verdict::Stop { reason, recipient, consent_id } => {
+                crate::metrics::step("gate", reason.as_str());
                 case.recipient = recipient;
                 case.consent_id = consent_id.clone();
                 log.append(
@@ -214,6 +217,7 @@ impl Pipeline {
                 apply::host_outcome(log, tx, case, CaseState::GatedOut, reason.as_str(), now)
             }
             Verdict::Pass(pass) => {
+                crate::metrics::step("gate", "pass");
                 log.append(
                     tx,
                     Entry::new(now, &Actor::Gate, "gate.pass")
@@ -270,6 +274,7 @@ impl Pipeline {
             let submitted = match self.gateway.submit(&sms) {
                 Ok(id) => Ok(id),
                 Err(GatewayError::Transient(e)) => {
+                    crate::metrics::step("sms", "gateway-unavailable");
                     tracing::warn!(message = m.id, "gateway unavailable, will retry: {}", redact(&e));
                     break;
                 }
@@ -282,6 +287,7 @@ impl Pipeline {
                     // A gateway may quote the number back: logs never carry one.
                     tracing::warn!(message = m.id, "gateway rejected a message: {}", redact(&reason));
                     tx.mark_failed(m.id, now, &reason)?;
+                    crate::metrics::step("sms", "rejected");
                     log.append(
                         &mut *tx,
                         Entry::new(now, &Actor::Sms, "sms.rejected")
@@ -299,6 +305,7 @@ impl Pipeline {
                 }
             };
             tx.mark_sent(m.id, now, &gateway_id)?;
+            crate::metrics::step("sms", "sent");
             log.append(
                 &mut *tx,
                 Entry::new(now, &Actor::Sms, "sms.sent")
@@ -355,6 +362,7 @@ impl Pipeline {
                 };
                 let input = case_input(&case, &event);
                 let result = self.runtime.on_timeout(plugin, service, self.context(plugin, service, now), &input);
+                crate::metrics::step("timeout", "fired");
                 let entry = Entry::new(now, &Actor::Host, "case.timeout").case(case.id).outcome("reply-window-closed");
                 self.settings.audit.append(&mut *tx, entry)?;
                 self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Timeout, result)?;
@@ -399,8 +407,17 @@ impl Pipeline {
             status,
         })?
         else {
+            crate::metrics::step("reply", "duplicate");
             return Ok(InboundOutcome::Duplicate);
         };
+        crate::metrics::step(
+            "reply",
+            match status {
+                InboundStatus::Matched => "matched",
+                InboundStatus::Unmatched => "unmatched",
+                InboundStatus::Ambiguous => "ambiguous",
+            },
+        );
         let log = &self.settings.audit;
         log.append(
             &mut *tx,

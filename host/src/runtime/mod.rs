@@ -227,16 +227,18 @@ impl Runtime {
         ctx: CallContext,
         event: &Event,
     ) -> Result<Decision, CallFailure> {
-        let ev = bindings::to_wit_event(event);
-        let raw = match &plugin.code {
-            Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
-                p.kz_gov_proactive_service().call_on_event(store, &service.id, &ev)
-            })?,
-            Code::Native(n) => {
-                native::run(ctx, &self.limits, || (n.on_event)(&service.id, &native::event_to_sdk(&ev)))?
-            }
-        };
-        bindings::decision_from_wit(raw, service, bindings::Stage::Event)
+        observed(plugin, "event", || {
+            let ev = bindings::to_wit_event(event);
+            let raw = match &plugin.code {
+                Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
+                    p.kz_gov_proactive_service().call_on_event(store, &service.id, &ev)
+                })?,
+                Code::Native(n) => {
+                    native::run(ctx, &self.limits, || (n.on_event)(&service.id, &native::event_to_sdk(&ev)))?
+                }
+            };
+            bindings::decision_from_wit(raw, service, bindings::Stage::Event)
+        })
     }
 
     pub fn on_reply(
@@ -247,17 +249,19 @@ impl Runtime {
         case: &CaseInput<'_>,
         reply: &ReplyInput<'_>,
     ) -> Result<Decision, CallFailure> {
-        let view = bindings::to_wit_case(case);
-        let r = bindings::to_wit_reply(reply);
-        let raw = match &plugin.code {
-            Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
-                p.kz_gov_proactive_service().call_on_reply(store, &service.id, &view, &r)
-            })?,
-            Code::Native(n) => native::run(ctx, &self.limits, || {
-                (n.on_reply)(&service.id, &native::case_to_sdk(&view), &native::reply_to_sdk(&r))
-            })?,
-        };
-        bindings::decision_from_wit(raw, service, bindings::Stage::Reply)
+        observed(plugin, "reply", || {
+            let view = bindings::to_wit_case(case);
+            let r = bindings::to_wit_reply(reply);
+            let raw = match &plugin.code {
+                Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
+                    p.kz_gov_proactive_service().call_on_reply(store, &service.id, &view, &r)
+                })?,
+                Code::Native(n) => native::run(ctx, &self.limits, || {
+                    (n.on_reply)(&service.id, &native::case_to_sdk(&view), &native::reply_to_sdk(&r))
+                })?,
+            };
+            bindings::decision_from_wit(raw, service, bindings::Stage::Reply)
+        })
     }
 
     pub fn on_timeout(
@@ -267,16 +271,18 @@ impl Runtime {
         ctx: CallContext,
         case: &CaseInput<'_>,
     ) -> Result<Decision, CallFailure> {
-        let view = bindings::to_wit_case(case);
-        let raw = match &plugin.code {
-            Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
-                p.kz_gov_proactive_service().call_on_timeout(store, &service.id, &view)
-            })?,
-            Code::Native(n) => {
-                native::run(ctx, &self.limits, || (n.on_timeout)(&service.id, &native::case_to_sdk(&view)))?
-            }
-        };
-        bindings::decision_from_wit(raw, service, bindings::Stage::Timeout)
+        observed(plugin, "timeout", || {
+            let view = bindings::to_wit_case(case);
+            let raw = match &plugin.code {
+                Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
+                    p.kz_gov_proactive_service().call_on_timeout(store, &service.id, &view)
+                })?,
+                Code::Native(n) => {
+                    native::run(ctx, &self.limits, || (n.on_timeout)(&service.id, &native::case_to_sdk(&view)))?
+                }
+            };
+            bindings::decision_from_wit(raw, service, bindings::Stage::Timeout)
+        })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
@@ -292,6 +298,18 @@ impl Runtime {
     pub(crate) fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
         Component::from_binary(&self.engine, bytes)
     }
+}
+
+/// Time one call and count it, with how it failed, in the metrics.
+fn observed(
+    plugin: &LoadedPlugin,
+    stage: &'static str,
+    call: impl FnOnce() -> Result<Decision, CallFailure>,
+) -> Result<Decision, CallFailure> {
+    let started = std::time::Instant::now();
+    let result = call();
+    crate::metrics::plugin_call(&plugin.reference.id, stage, started.elapsed(), result.as_ref().err());
+    result
 }
 
 /// What a plugin sees of an open case.

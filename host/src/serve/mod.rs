@@ -102,6 +102,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         tokens,
         work: Arc::default(),
         max_batch_lines: config.max_batch_lines,
+        metrics: crate::metrics::install(),
         draining: Default::default(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
@@ -175,6 +176,9 @@ async fn tick_loop(
                 let now = s.now();
                 for activated in s.deployer.activate_due(now)? {
                     tracing::info!(plugin = %activated, "a scheduled version is now active");
+                }
+                if let Some(m) = &s.metrics {
+                    m.run_upkeep();
                 }
                 let p = &s.pipeline;
                 for mo in network.take_replies(now) {

@@ -1,0 +1,62 @@
+//! What operators watch, through the `metrics` facade. With no recorder installed (batch
+//! runs, benchmarks) every call here is a no-op costing a relaxed atomic load; `serve`
+//! installs a Prometheus recorder and renders it at `/metrics`.
+//!
+//! Labels carry only plugin ids, stages and fixed outcome words: never an identifier, so
+//! nothing personal can reach a scrape.
+
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::runtime::CallFailure;
+
+const CALL_BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0];
+
+/// Install the process-wide Prometheus recorder (once; later calls return `None`).
+pub fn install() -> Option<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &CALL_BUCKETS)
+        .ok()?
+        .install_recorder()
+        .ok()?;
+    describe_counter!("proactive_plugin_invocations_total", "Plugin export calls, by plugin and stage.");
+    describe_counter!("proactive_plugin_errors_total", "Plugin calls that failed, by plugin and kind.");
+    describe_counter!(
+        "proactive_plugin_limit_kills_total",
+        "Plugin calls stopped by a sandbox limit (cpu, memory, stack), by plugin and limit."
+    );
+    describe_histogram!(
+        "proactive_plugin_call_duration_seconds",
+        metrics::Unit::Seconds,
+        "Wall time of one plugin call, fresh instance included."
+    );
+    describe_counter!("proactive_pipeline_total", "Pipeline steps, by stage and outcome.");
+    Some(handle)
+}
+
+/// One plugin call, as the runtime saw it.
+pub fn plugin_call(plugin: &str, stage: &'static str, elapsed: Duration, failure: Option<&CallFailure>) {
+    let plugin = plugin.to_owned();
+    counter!("proactive_plugin_invocations_total", "plugin" => plugin.clone(), "stage" => stage).increment(1);
+    histogram!("proactive_plugin_call_duration_seconds", "plugin" => plugin.clone()).record(elapsed.as_secs_f64());
+    if let Some(f) = failure {
+        counter!("proactive_plugin_errors_total", "plugin" => plugin.clone(), "kind" => f.kind()).increment(1);
+        let limit = match f {
+            CallFailure::CpuLimit => Some("cpu"),
+            CallFailure::MemoryLimit => Some("memory"),
+            CallFailure::StackOverflow => Some("stack"),
+            _ => None,
+        };
+        if let Some(limit) = limit {
+            counter!("proactive_plugin_limit_kills_total", "plugin" => plugin, "limit" => limit).increment(1);
+        }
+    }
+}
+
+/// One pipeline step: `stage` is where (`intake`, `gate`, `decision`, `sms`, `reply`,
+/// `timeout`), `outcome` a fixed word for what happened there.
+pub fn step(stage: &'static str, outcome: &'static str) {
+    counter!("proactive_pipeline_total", "stage" => stage, "outcome" => outcome).increment(1);
+}
