@@ -252,3 +252,63 @@ fn metrics_count_plugin_calls_limit_kills_and_pipeline_steps() {
     assert_eq!(step("decision", "failed"), Some(1.0), "{text}");
     assert!(!text.contains(&mother), "no identifier in a scrape");
 }
+
+#[test]
+fn the_openapi_document_lists_every_route_and_each_one_answers_as_documented() {
+    let t = TestDir::new();
+    registry(&t, &[]);
+    let server = Server::start(&t, "");
+    let (status, doc) = server.get("/openapi.json", "admin");
+    assert_eq!(status, 200, "{doc}");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{doc}");
+
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            operations.push(format!("{} {path}", method.to_uppercase()));
+            let secured = op.get("security").is_some();
+            let concrete = path.replace("{id}", "1");
+            // No token: a secured route refuses with 401; an open one answers. Neither may
+            // fall through to the router's "no such route" or "method not allowed".
+            let (status, body) = if method == "get" && !secured {
+                let (status, text) = server.get_text(&concrete);
+                (status, serde_json::Value::String(text))
+            } else {
+                server.call(&method.to_uppercase(), &concrete, None, None)
+            };
+            let expected = if secured { 401 } else { 200 };
+            assert_eq!(status, expected, "{method} {path} without a token: {body}");
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(responses.keys().any(|c| c.starts_with('2')), "{method} {path}: no success documented");
+            assert_eq!(responses.contains_key("401"), secured, "{method} {path}: 401 documented iff secured");
+        }
+    }
+    operations.sort();
+    let expected = [
+        "GET /admin/v1/plugins",
+        "GET /admin/v1/plugins/{id}/versions",
+        "GET /healthz",
+        "GET /metrics",
+        "GET /openapi.json",
+        "GET /readyz",
+        "GET /v1/cases",
+        "GET /v1/cases/{id}",
+        "POST /admin/v1/plugins/{id}/activate",
+        "POST /admin/v1/plugins/{id}/disable",
+        "POST /admin/v1/plugins/{id}/rollback",
+        "POST /admin/v1/plugins/{id}/versions",
+        "POST /v1/events",
+        "POST /v1/sms/inbound",
+    ];
+    assert_eq!(operations, expected);
+
+    // The schemas are the types the handlers answer with, and they carry no personal data.
+    let case = &doc["components"]["schemas"]["CaseView"]["properties"];
+    assert!(case.get("state").is_some() && case.get("decisions").is_some(), "{case}");
+    for personal in ["recipient", "phone", "subject", "iin"] {
+        assert!(case.get(personal).is_none(), "a case view must not carry `{personal}`");
+    }
+    let error = &doc["components"]["schemas"]["ErrorBody"]["required"];
+    assert_eq!(error, &json!(["error", "message"]));
+}

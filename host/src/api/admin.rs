@@ -16,14 +16,41 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Principal, Role};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::deploy::signing::SignatureError;
-use crate::deploy::{Change, DeployError, Requester};
+use crate::deploy::{Change, DeployError, PluginInfo, Requester, Status, Uploaded};
 use crate::model::Timestamp;
+use crate::store::{PluginAction, PluginVersion};
+
+#[derive(Serialize, ToSchema)]
+pub struct PluginList {
+    plugins: Vec<PluginInfo>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    /// Every stored version, in upload order.
+    versions: Vec<PluginVersion>,
+    /// Every change (upload, activate, schedule, rollback, disable) with its actor, in order.
+    actions: Vec<PluginAction>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChangeResult {
+    status: Status,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema for the document; the handler reads the field itself")]
+pub struct ActivateRequest {
+    /// The content hash of a stored version of this plugin.
+    sha256: String,
+}
 
 pub const SIGNATURE_HEADER: &str = "proactive-signature";
 
@@ -53,6 +80,32 @@ impl From<DeployError> for ApiError {
     }
 }
 
+/// Upload a version: the component's bytes as the body, the agency's signature in the header.
+///
+/// It is compiled and validated (world, manifest, templates, agency) before anything is
+/// stored; only then is it swapped in. Calls in flight finish on the old version.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/plugins/{id}/versions",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The plugin id (its file stem)"),
+        ("Proactive-Signature" = String, Header,
+            description = "Base64 Ed25519 signature over the body by the owning agency's key"),
+        ("activate" = Option<bool>, Query, description = "`false` stores without activating (default `true`)"),
+        ("effective_from" = Option<String>, Query,
+            description = "RFC 3339 time, or a date (midnight in Almaty): activate then, not now"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component"),
+    responses(
+        (status = 201, description = "Stored (and activated or scheduled)", body = Uploaded),
+        (status = 400, description = "Missing or malformed signature, bad id or query", body = ErrorBody),
+        (status = 403, description = "Wrong signature, or not this plugin's agency", body = ErrorBody),
+        (status = 409, description = "Conflicts with the plugin's current state", body = ErrorBody),
+        (status = 413, description = "The component is over the size limit", body = ErrorBody),
+        (status = 422, description = "Not a valid component for the platform's world", body = ErrorBody),
+    ),
+)]
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Principal,
@@ -104,7 +157,7 @@ pub async fn upload(
             )?)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(uploaded))).into_response())
+    Ok((StatusCode::CREATED, Json(uploaded)).into_response())
 }
 
 /// RFC 3339, or a bare date meaning midnight in Almaty (a legal act takes effect on a date).
@@ -125,28 +178,64 @@ fn parse_effective(text: &str) -> Result<Timestamp, ApiError> {
         })
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, caller: Principal) -> Result<Json<Value>, ApiError> {
+/// The plugins the caller may manage, with what each serves.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/plugins",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The plugins", body = PluginList),
+        (status = 403, description = "The token may not manage plugins", body = ErrorBody),
+    ),
+)]
+pub async fn list(State(state): State<Arc<AppState>>, caller: Principal) -> Result<Json<PluginList>, ApiError> {
     let requester = requester(&caller)?;
     let plugins = state.blocking(false, move |s| Ok(s.deployer.list(&requester)?)).await?;
-    Ok(Json(json!({ "plugins": plugins })))
+    Ok(Json(PluginList { plugins }))
 }
 
+/// A plugin's stored versions and its change log.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/plugins/{id}/versions",
+    tag = "admin",
+    params(("id" = String, Path, description = "The plugin id")),
+    responses(
+        (status = 200, description = "Versions and actions", body = History),
+        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+)]
 pub async fn history(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<History>, ApiError> {
     let requester = requester(&caller)?;
     let (versions, actions) = state.blocking(false, move |s| Ok(s.deployer.history(&requester, &id)?)).await?;
-    Ok(Json(json!({ "versions": versions, "actions": actions })))
+    Ok(Json(History { versions, actions }))
 }
 
+/// Activate a stored version now.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/plugins/{id}/activate",
+    tag = "admin",
+    params(("id" = String, Path, description = "The plugin id")),
+    request_body = ActivateRequest,
+    responses(
+        (status = 200, description = "What the plugin serves now", body = ChangeResult),
+        (status = 400, description = "The body is invalid; the message names the field", body = ErrorBody),
+        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
+        (status = 404, description = "No such plugin or version", body = ErrorBody),
+    ),
+)]
 pub async fn activate(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangeResult>, ApiError> {
     let body = body?;
     let bad = |m: &str| ApiError::bad_request("invalid-body", m.to_owned());
     let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not valid UTF-8"))?;
@@ -157,19 +246,44 @@ pub async fn activate(
     change(state, caller, id, move |sha_ref| Change::Activate(sha_ref), sha).await
 }
 
+/// Go back to the version active before the current one.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/plugins/{id}/rollback",
+    tag = "admin",
+    params(("id" = String, Path, description = "The plugin id")),
+    responses(
+        (status = 200, description = "What the plugin serves now", body = ChangeResult),
+        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "There is no previous version", body = ErrorBody),
+    ),
+)]
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangeResult>, ApiError> {
     change(state, caller, id, |_| Change::Rollback, String::new()).await
 }
 
+/// Stop serving the plugin until a version is activated again.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/plugins/{id}/disable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The plugin id")),
+    responses(
+        (status = 200, description = "What the plugin serves now", body = ChangeResult),
+        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+)]
 pub async fn disable(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangeResult>, ApiError> {
     change(state, caller, id, |_| Change::Disable, String::new()).await
 }
 
@@ -179,7 +293,7 @@ async fn change(
     id: String,
     make: impl for<'a> FnOnce(&'a str) -> Change<'a> + Send + 'static,
     arg: String,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangeResult>, ApiError> {
     let requester = requester(&caller)?;
     let status = state
         .blocking(true, move |s| {
@@ -187,5 +301,5 @@ async fn change(
             Ok(s.deployer.change(&requester, &id, make(&arg), now)?)
         })
         .await?;
-    Ok(Json(json!({ "status": status })))
+    Ok(Json(ChangeResult { status }))
 }

@@ -11,21 +11,90 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Principal;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::model::CaseState;
 use crate::store::{Case, CaseFilter, DecisionRecord};
 
 pub const MAX_PAGE: usize = 1000;
 
+/// A case as an agency sees it: no IIN, no phone number.
+#[derive(Serialize, ToSchema)]
+pub struct CaseView {
+    id: i64,
+    event_id: String,
+    service: String,
+    agency: String,
+    /// One of `received`, `skipped`, `gated-out`, `offered`, `awaiting-reply`, `provided`,
+    /// `refused`, `failed`.
+    #[schema(example = "offered")]
+    state: &'static str,
+    /// Why it was skipped, refused at the gate, or failed.
+    reason: Option<String>,
+    /// The legal ground of a refusal.
+    ground: Option<String>,
+    /// The language the citizen is written to in (`kk` or `ru`).
+    language: Option<&'static str>,
+    consent_id: Option<String>,
+    /// How many questions have been sent.
+    asks: u32,
+    offered_at: Option<String>,
+    /// When the reply window closes (RFC 3339).
+    deadline: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// Every decision, in order, with the plugin build that made it (single case only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decisions: Option<Vec<DecisionView>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionView {
+    at: String,
+    /// `event`, `reply`, `timeout`, or `host` for the host's own decisions.
+    stage: &'static str,
+    decision: String,
+    /// The plugin version that decided (`null` for the host's own decisions).
+    plugin: Option<DecidedBy>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecidedBy {
+    id: String,
+    version: String,
+    /// SHA-256 of the component, hex.
+    sha256: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseList {
+    cases: Vec<CaseView>,
+    /// Pass as `after` for the next page; `null` on the last one.
+    next_after: Option<i64>,
+}
+
+/// `GET /v1/cases/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = i64, Path, description = "The case id")),
+    responses(
+        (status = 200, description = "The case with its decisions", body = CaseView),
+        (status = 400, description = "The id is not a whole number", body = ErrorBody),
+        (status = 403, description = "The token may not read cases", body = ErrorBody),
+        (status = 404, description = "No such case, or another agency's", body = ErrorBody),
+    ),
+)]
 pub async fn get_case(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseView>, ApiError> {
     let scope = caller.case_scope()?.map(str::to_owned);
     let raw = id.map_err(|_| ApiError::bad_request("invalid-case-id", "the case id is missing"))?.0;
     let id: i64 =
@@ -45,11 +114,28 @@ pub async fn get_case(
     }
 }
 
+/// `GET /v1/cases`: the caller's agency's cases (all cases for the platform admin), by id.
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    params(
+        ("service" = Option<String>, Query, description = "Only this service's cases"),
+        ("state" = Option<String>, Query, description = "Only cases in this state"),
+        ("limit" = Option<usize>, Query, description = "Page size, 1-1000 (default 100)"),
+        ("after" = Option<i64>, Query, description = "Only cases with a greater id (paging)"),
+    ),
+    responses(
+        (status = 200, description = "A page of cases", body = CaseList),
+        (status = 400, description = "A parameter is invalid or unknown; the message names it", body = ErrorBody),
+        (status = 403, description = "The token may not read cases", body = ErrorBody),
+    ),
+)]
 pub async fn list_cases(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseList>, ApiError> {
     let scope = caller.case_scope()?.map(str::to_owned);
     let query = query.map_err(|_| ApiError::bad_request("invalid-query", "the query string is malformed"))?.0;
     let mut filter = CaseFilter { agency: scope, limit: 100, ..CaseFilter::default() };
@@ -78,43 +164,40 @@ pub async fn list_cases(
     let limit = filter.limit;
     let cases = state.run(move |p| p.store().find_cases(&filter)).await?;
     let next = (cases.len() == limit).then(|| cases.last().map(|c| c.id)).flatten();
-    Ok(Json(json!({
-        "cases": cases.iter().map(|c| view(c, None)).collect::<Vec<_>>(),
-        "next_after": next,
-    })))
+    Ok(Json(CaseList { cases: cases.iter().map(|c| view(c, None)).collect(), next_after: next }))
 }
 
-fn view(case: &Case, decisions: Option<&[DecisionRecord]>) -> Value {
-    let mut v = json!({
-        "id": case.id,
-        "event_id": case.event_id,
-        "service": case.service,
-        "agency": case.agency,
-        "state": case.state.as_str(),
-        "reason": case.reason,
-        "ground": case.ground,
-        "language": case.language.map(|l| l.as_str()),
-        "consent_id": case.consent_id,
-        "asks": case.asks,
-        "offered_at": case.offered_at.map(rfc3339),
-        "deadline": case.deadline.map(rfc3339),
-        "created_at": rfc3339(case.created_at),
-        "updated_at": rfc3339(case.updated_at),
-    });
-    if let Some(decisions) = decisions {
-        v["decisions"] = decisions
-            .iter()
-            .map(|d| {
-                json!({
-                    "at": rfc3339(d.at),
-                    "stage": d.stage,
-                    "decision": d.decision,
-                    "plugin": d.plugin.as_ref().map(|p| json!({ "id": p.id, "version": p.version, "sha256": p.hash })),
+fn view(case: &Case, decisions: Option<&[DecisionRecord]>) -> CaseView {
+    CaseView {
+        id: case.id,
+        event_id: case.event_id.clone(),
+        service: case.service.clone(),
+        agency: case.agency.clone(),
+        state: case.state.as_str(),
+        reason: case.reason.clone(),
+        ground: case.ground.clone(),
+        language: case.language.map(|l| l.as_str()),
+        consent_id: case.consent_id.clone(),
+        asks: case.asks,
+        offered_at: case.offered_at.map(rfc3339),
+        deadline: case.deadline.map(rfc3339),
+        created_at: rfc3339(case.created_at),
+        updated_at: rfc3339(case.updated_at),
+        decisions: decisions.map(|ds| {
+            ds.iter()
+                .map(|d| DecisionView {
+                    at: rfc3339(d.at),
+                    stage: d.stage,
+                    decision: d.decision.clone(),
+                    plugin: d.plugin.as_ref().map(|p| DecidedBy {
+                        id: p.id.clone(),
+                        version: p.version.clone(),
+                        sha256: p.hash.clone(),
+                    }),
                 })
-            })
-            .collect();
+                .collect()
+        }),
     }
-    v
 }
 
 fn rfc3339(t: i64) -> String {

@@ -5,7 +5,17 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
+/// The body of every error answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable word for the kind of problem, for programs (`invalid-event`, `forbidden`, ...).
+    #[schema(example = "invalid-event")]
+    pub error: &'static str,
+    /// What is wrong, for people: names the field, limit or role.
+    #[schema(example = "missing field `kind`")]
+    pub message: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -50,7 +60,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.code, message: self.message })).into_response()
     }
 }
 

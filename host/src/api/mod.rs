@@ -11,18 +11,19 @@ pub mod auth;
 mod cases;
 pub mod error;
 mod events;
+mod openapi;
+mod ops;
 mod sms;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use serde_json::json;
+use axum::{Extension, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::model::Timestamp;
 use crate::pipeline::Pipeline;
@@ -98,53 +99,30 @@ impl Clock {
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/events", post(events::post_events))
-        .route("/v1/cases", get(cases::list_cases))
-        .route("/v1/cases/{id}", get(cases::get_case))
-        .route("/v1/sms/inbound", post(sms::inbound))
-        .route("/admin/v1/plugins", get(admin::list))
-        .route(
-            "/admin/v1/plugins/{id}/versions",
-            get(admin::history)
-                .post(admin::upload)
-                .layer(DefaultBodyLimit::max(crate::runtime::MAX_COMPONENT_BYTES as usize + 1)),
-        )
-        .route("/admin/v1/plugins/{id}/activate", post(admin::activate))
-        .route("/admin/v1/plugins/{id}/rollback", post(admin::rollback))
-        .route("/admin/v1/plugins/{id}/disable", post(admin::disable))
+    let upload_limit = DefaultBodyLimit::max(crate::runtime::MAX_COMPONENT_BYTES as usize + 1);
+    let (routes, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(events::post_events))
+        .routes(routes!(cases::list_cases))
+        .routes(routes!(cases::get_case))
+        .routes(routes!(sms::inbound))
+        .routes(routes!(admin::list))
+        .merge(OpenApiRouter::default().routes(routes!(admin::history, admin::upload)).layer(upload_limit))
+        .routes(routes!(admin::activate))
+        .routes(routes!(admin::rollback))
+        .routes(routes!(admin::disable))
+        .split_for_parts();
+    openapi::require_bearer(&mut document);
+    let document = document.to_pretty_json().expect("the API document serialises");
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(ops::Document(Arc::new(document))))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
-}
-
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
-}
-
-async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    if state.draining.load(Ordering::Relaxed) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining" })));
-    }
-    let services = state.pipeline.runtime().active().services().count();
-    (StatusCode::OK, Json(json!({ "status": "ready", "services": services })))
-}
-
-/// Prometheus text format. Unauthenticated like the probes: it carries counts by plugin,
-/// stage and outcome, never an identifier, and scrapers sit inside the platform network.
-async fn metrics(State(state): State<Arc<AppState>>) -> axum::response::Response {
-    match &state.metrics {
-        Some(handle) => {
-            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
-        }
-        None => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no-metrics", "metrics are not recorded").into_response()
-        }
-    }
 }
 
 async fn not_found() -> ApiError {

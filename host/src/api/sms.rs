@@ -9,22 +9,68 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Principal, Role};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::intake::ndjson::{FieldError, Fields, parse_object};
 use crate::pipeline::InboundOutcome;
 
 /// The longest reply taken: ten concatenated parts, which no answer to an offer needs.
 pub const MAX_REPLY_CHARS: usize = 1600;
 
+/// A citizen's SMS as the gateway received it.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema for the document; the handler reads the fields itself")]
+pub struct InboundRequest {
+    /// The sender's number, as the gateway gives it (at most 32 characters).
+    #[schema(example = "+77011234567")]
+    from: String,
+    /// The message text (at most 1600 characters).
+    #[schema(example = "1 ИӘ")]
+    text: String,
+    /// When the gateway received it (RFC 3339): part of the idempotency key.
+    #[schema(example = "2026-12-01T10:02:00+05:00")]
+    at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundStatus {
+    /// Matched to an open case and handed to its service.
+    Matched,
+    /// The same message was already taken.
+    Duplicate,
+    /// No open case for the number or the code: stored, and answered with a help text.
+    Unmatched,
+    /// Several open offers and no code to choose: stored, and answered with a help text.
+    Ambiguous,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboundResult {
+    status: InboundStatus,
+}
+
+/// `POST /v1/sms/inbound`
+#[utoipa::path(
+    post,
+    path = "/v1/sms/inbound",
+    tag = "sms",
+    request_body = InboundRequest,
+    responses(
+        (status = 200, description = "Taken; the status says how it was matched", body = InboundResult),
+        (status = 400, description = "The reply is invalid; the message names the field", body = ErrorBody),
+        (status = 403, description = "The token is not a gateway's", body = ErrorBody),
+    ),
+)]
 pub async fn inbound(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InboundResult>, ApiError> {
     caller.require(&Role::Gateway, "deliver SMS replies")?;
     let body = body?;
     let bad = |problem: String| ApiError::bad_request("invalid-reply", problem);
@@ -49,10 +95,10 @@ pub async fn inbound(
     let (from, text, at) = read().map_err(|e| bad(e.to_string()))?;
     let outcome = state.run(move |p| p.on_inbound(&from, &text, at)).await?;
     let status = match outcome {
-        InboundOutcome::Matched => "matched",
-        InboundOutcome::Duplicate => "duplicate",
-        InboundOutcome::Unmatched => "unmatched",
-        InboundOutcome::Ambiguous => "ambiguous",
+        InboundOutcome::Matched => InboundStatus::Matched,
+        InboundOutcome::Duplicate => InboundStatus::Duplicate,
+        InboundOutcome::Unmatched => InboundStatus::Unmatched,
+        InboundOutcome::Ambiguous => InboundStatus::Ambiguous,
     };
-    Ok(Json(json!({ "status": status })))
+    Ok(Json(InboundResult { status }))
 }

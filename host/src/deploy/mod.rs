@@ -55,8 +55,9 @@ pub struct Requester {
     pub agency: Option<String>,
 }
 
-/// What a plugin serves, derived from its action log.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What a plugin serves, derived from its action log. Versions are named by their `seq`;
+/// times are Unix seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Status {
     /// The version last activated (still recorded while disabled).
     pub active: Option<i64>,
@@ -102,11 +103,12 @@ pub fn status(actions: &[PluginAction]) -> Status {
     s
 }
 
-/// A plugin as the admin API lists it.
-#[derive(Debug, Clone, Serialize)]
+/// A plugin as the admin API lists it (times are Unix seconds).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     pub plugin: String,
     pub agency: String,
+    /// `active`, `disabled`, or `inactive` (versions stored, none activated yet).
     pub state: &'static str,
     pub active: Option<PluginVersion>,
     pub pending: Option<PluginVersion>,
@@ -116,7 +118,7 @@ pub struct PluginInfo {
 }
 
 /// What an upload did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Uploaded {
     pub version: PluginVersion,
     /// `active`, `scheduled` or `stored`.

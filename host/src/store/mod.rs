@@ -160,8 +160,9 @@ pub struct ServiceCounts {
 }
 
 /// One uploaded build of a plugin. The component bytes are stored beside it
-/// ([`Store::plugin_component`]), so every host sharing the store can load it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// ([`Store::plugin_component`]), so every host sharing the store can load it. Times are
+/// Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PluginVersion {
     /// Upload order across all plugins; `0` before it is stored.
     pub seq: i64,
@@ -180,7 +181,7 @@ pub struct PluginVersion {
 
 /// A change to what a plugin runs: `upload`, `activate`, `schedule`, `rollback`, `disable`.
 /// The log of these is the truth; what is active is derived from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PluginAction {
     pub seq: i64,
     pub plugin: String,

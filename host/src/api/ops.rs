@@ -1,0 +1,82 @@
+//! What the operator's machinery calls: probes, the metrics scrape, and the API document.
+//! None of these need a token: they carry no case data and no identifier.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `ready` or `draining`.
+    status: &'static str,
+    /// Services the active plugins offer (`/readyz` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    services: Option<usize>,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok", services: None })
+}
+
+/// The process takes work: `503` once shutdown has begun, so load balancers turn away first.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, body = Health), (status = 503, description = "Draining", body = Health)),
+)]
+pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+    if state.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "draining", services: None }));
+    }
+    let services = state.pipeline.runtime().active().services().count();
+    (StatusCode::OK, Json(Health { status: "ready", services: Some(services) }))
+}
+
+/// Prometheus text format: per plugin, invocations, errors, limit kills and call
+/// durations; per pipeline stage, counts by outcome. Labels are plugin ids, stages and
+/// fixed outcome words, never an identifier.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, content_type = "text/plain; version=0.0.4", body = String),
+        (status = 503, description = "Another recorder owns the process", body = ErrorBody),
+    ),
+)]
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match &state.metrics {
+        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no-metrics", "metrics are not recorded").into_response()
+        }
+    }
+}
+
+/// The rendered document, shared with the handler through an extension.
+#[derive(Clone)]
+pub struct Document(pub Arc<String>);
+
+/// This document: OpenAPI 3.1, generated from the handlers' annotations and the types
+/// they answer with.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, content_type = "application/json", body = Object)),
+)]
+pub async fn openapi(Extension(Document(doc)): Extension<Document>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()).into_response()
+}
