@@ -9,6 +9,7 @@ mod audit;
 mod demo_expectation;
 mod ingest;
 mod native;
+mod receipts;
 mod runtime;
 mod sandbox;
 mod serve;

@@ -74,6 +74,7 @@ fn agencies_see_only_their_own_cases_and_roles_only_their_routes() {
 
     let event = birth("E-SCOPE-2", &child, &mother).to_string();
     let reply = json!({ "from": "+77015550000", "text": "да", "at": now_rfc3339() }).to_string();
+    let receipt = json!({ "message_id": "sim-none", "status": "delivered", "at": now_rfc3339() }).to_string();
     let json_body = |b: &str| Some(("application/json", b.to_owned()));
     // (method, path, body) against every role: the expected status per role.
     type Row<'a> = (&'a str, String, Option<(&'a str, String)>, [u16; 7]);
@@ -84,6 +85,8 @@ fn agencies_see_only_their_own_cases_and_roles_only_their_routes() {
         ("GET", format!("/v1/cases/{health}"), None, [200, 200, 404, 403, 403, 404, 401]),
         ("GET", format!("/v1/cases/{labour}"), None, [200, 404, 200, 403, 403, 404, 401]),
         ("POST", "/v1/sms/inbound".into(), json_body(&reply), [403, 403, 403, 403, 200, 403, 401]),
+        // The gateway passes the role check and learns only that no message has that id.
+        ("POST", "/v1/sms/status".into(), json_body(&receipt), [403, 403, 403, 403, 404, 403, 401]),
         ("GET", "/healthz".into(), None, [200; 7]),
         ("GET", "/readyz".into(), None, [200; 7]),
     ];
@@ -300,6 +303,7 @@ fn the_openapi_document_lists_every_route_and_each_one_answers_as_documented() {
         "POST /admin/v1/plugins/{id}/versions",
         "POST /v1/events",
         "POST /v1/sms/inbound",
+        "POST /v1/sms/status",
     ];
     assert_eq!(operations, expected);
 

@@ -237,12 +237,11 @@ pub async fn activate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ChangeResult>, ApiError> {
     let body = body?;
-    let bad = |m: &str| ApiError::bad_request("invalid-body", m.to_owned());
-    let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not valid UTF-8"))?;
-    let map = crate::intake::ndjson::parse_object(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    let map = super::body::object(&body, "invalid-body")?;
     let f = crate::intake::ndjson::Fields::new(&map);
-    f.only(&["sha256"]).map_err(|e| bad(&e.to_string()))?;
-    let sha = f.str("sha256").map_err(|e| bad(&e.to_string()))?.to_owned();
+    let bad = |e: crate::intake::ndjson::FieldError| ApiError::bad_request("invalid-body", e.to_string());
+    f.only(&["sha256"]).map_err(bad)?;
+    let sha = f.str("sha256").map_err(bad)?.to_owned();
     change(state, caller, id, move |sha_ref| Change::Activate(sha_ref), sha).await
 }
 

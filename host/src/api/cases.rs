@@ -18,7 +18,9 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use crate::model::CaseState;
-use crate::store::{Case, CaseFilter, DecisionRecord};
+use crate::store::{
+    Case, CaseFilter, DecisionRecord, DeliveryStatus, MessageKind, MessageState, OutboxMessage, Receipt,
+};
 
 pub const MAX_PAGE: usize = 1000;
 
@@ -50,6 +52,28 @@ pub struct CaseView {
     /// Every decision, in order, with the plugin build that made it (single case only).
     #[serde(skip_serializing_if = "Option::is_none")]
     decisions: Option<Vec<DecisionView>>,
+    /// The SMS sent for the case, without number or text (single case only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<MessageView>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    id: i64,
+    kind: MessageKind,
+    parts: u32,
+    /// `queued`, `sent`, or `failed` (the gateway refused it).
+    state: MessageState,
+    queued_at: String,
+    sent_at: Option<String>,
+    /// The network's final word, once a receipt has come.
+    delivery: Option<DeliveryView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    status: DeliveryStatus,
+    at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -103,12 +127,16 @@ pub async fn get_case(
         .run(move |p| {
             let Some(case) = p.store().case(id)? else { return Ok(None) };
             let decisions = p.store().decisions(id)?;
-            Ok(Some((case, decisions)))
+            let messages = p.store().messages_for_case(id)?;
+            let receipts = p.store().receipts_for_case(id)?;
+            Ok(Some((case, decisions, messages, receipts)))
         })
         .await?;
     match found {
-        Some((case, decisions)) if scope.as_deref().is_none_or(|a| a == case.agency) => {
-            Ok(Json(view(&case, Some(&decisions))))
+        Some((case, decisions, messages, receipts)) if scope.as_deref().is_none_or(|a| a == case.agency) => {
+            let mut v = view(&case, Some(&decisions));
+            v.messages = Some(messages.iter().map(|m| message_view(m, &receipts)).collect());
+            Ok(Json(v))
         }
         _ => Err(ApiError::not_found(format!("no case {id}"))),
     }
@@ -197,6 +225,22 @@ fn view(case: &Case, decisions: Option<&[DecisionRecord]>) -> CaseView {
                 })
                 .collect()
         }),
+        messages: None,
+    }
+}
+
+fn message_view(m: &OutboxMessage, receipts: &[Receipt]) -> MessageView {
+    MessageView {
+        id: m.id,
+        kind: m.kind,
+        parts: m.parts,
+        state: m.state,
+        queued_at: rfc3339(m.queued_at),
+        sent_at: m.sent_at.map(rfc3339),
+        delivery: receipts
+            .iter()
+            .find(|r| r.message_id == m.id)
+            .map(|r| DeliveryView { status: r.status, at: rfc3339(r.at) }),
     }
 }
 

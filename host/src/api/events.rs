@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{Principal, Role};
 use super::error::{ApiError, ErrorBody};
-use crate::intake::ndjson::{self, parse_object};
+use crate::intake::ndjson;
 use crate::intake::parse_event;
 use crate::model::{Event, Timestamp};
 use crate::pipeline::Ingested;
@@ -132,17 +132,9 @@ pub async fn post_events(
     if ndjson {
         return batch(&state, body).await;
     }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid-event", "the body is not valid UTF-8"))?
-        .trim();
-    if text.is_empty() {
-        return Err(ApiError::bad_request("invalid-event", "the body is empty: expected one event as a JSON object"));
-    }
+    let map = super::body::object(&body, "invalid-event")?;
     let received = state.now();
-    let event = parse_object(text)
-        .map_err(|e| e.to_string())
-        .and_then(|m| validate(&m, received))
-        .map_err(|problem| ApiError::bad_request("invalid-event", problem))?;
+    let event = validate(&map, received).map_err(|problem| ApiError::bad_request("invalid-event", problem))?;
     let id = event.id.clone();
     let outcome = state.run(move |p| p.ingest(&event, received)).await?;
     let status = match outcome {

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+mod body;
 mod cases;
 pub mod error;
 mod events;
@@ -109,6 +110,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .routes(routes!(cases::list_cases))
         .routes(routes!(cases::get_case))
         .routes(routes!(sms::inbound))
+        .routes(routes!(sms::delivery_status))
         .routes(routes!(admin::list))
         .merge(OpenApiRouter::default().routes(routes!(admin::history, admin::upload)).layer(upload_limit))
         .routes(routes!(admin::activate))

@@ -2,6 +2,8 @@
 //! (`{"from", "text", "at"}`) into the reply pipeline. The gateway's receive time is
 //! required, not defaulted: replies are idempotent on (number, time, text), so a webhook
 //! the gateway retries is taken once only if it carries the same time each try.
+//! `POST /v1/sms/status` takes a delivery receipt (`{"message_id", "status", "at"}`),
+//! matched by the id the gateway gave the message when it took it.
 
 use std::sync::Arc;
 
@@ -15,8 +17,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{Principal, Role};
 use super::error::{ApiError, ErrorBody};
-use crate::intake::ndjson::{FieldError, Fields, parse_object};
-use crate::pipeline::InboundOutcome;
+use crate::intake::ndjson::{FieldError, Fields};
+use crate::pipeline::{InboundOutcome, ReceiptOutcome};
+use crate::store::DeliveryStatus;
 
 /// The longest reply taken: ten concatenated parts, which no answer to an offer needs.
 pub const MAX_REPLY_CHARS: usize = 1600;
@@ -73,9 +76,7 @@ pub async fn inbound(
 ) -> Result<Json<InboundResult>, ApiError> {
     caller.require(&Role::Gateway, "deliver SMS replies")?;
     let body = body?;
-    let bad = |problem: String| ApiError::bad_request("invalid-reply", problem);
-    let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not valid UTF-8".into()))?;
-    let map = parse_object(text.trim()).map_err(|e| bad(e.to_string()))?;
+    let map = super::body::object(&body, "invalid-reply")?;
     let f = Fields::new(&map);
     let read = || -> Result<(String, String, i64), FieldError> {
         f.only(&["from", "text", "at"])?;
@@ -92,7 +93,7 @@ pub async fn inbound(
         }
         Ok((from.to_owned(), text.to_owned(), f.time("at")?))
     };
-    let (from, text, at) = read().map_err(|e| bad(e.to_string()))?;
+    let (from, text, at) = read().map_err(|e| ApiError::bad_request("invalid-reply", e.to_string()))?;
     let outcome = state.run(move |p| p.on_inbound(&from, &text, at)).await?;
     let status = match outcome {
         InboundOutcome::Matched => InboundStatus::Matched,
@@ -101,4 +102,81 @@ pub async fn inbound(
         InboundOutcome::Ambiguous => InboundStatus::Ambiguous,
     };
     Ok(Json(InboundResult { status }))
+}
+
+/// A delivery receipt as the gateway reports it.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema for the document; the handler reads the fields itself")]
+pub struct StatusRequest {
+    /// The id the gateway returned when it took the message (at most 128 characters).
+    #[schema(example = "sim-42")]
+    message_id: String,
+    status: DeliveryStatus,
+    /// When the network says it happened (RFC 3339).
+    #[schema(example = "2026-12-01T10:01:00+05:00")]
+    at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusOutcome {
+    Recorded,
+    /// This receipt was already taken.
+    Duplicate,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusResult {
+    status: StatusOutcome,
+}
+
+/// `POST /v1/sms/status`
+#[utoipa::path(
+    post,
+    path = "/v1/sms/status",
+    tag = "sms",
+    request_body = StatusRequest,
+    responses(
+        (status = 200, description = "Recorded, or already recorded", body = StatusResult),
+        (status = 400, description = "The receipt is invalid; the message names the field", body = ErrorBody),
+        (status = 403, description = "The token is not a gateway's", body = ErrorBody),
+        (status = 404, description = "No sent message has that id", body = ErrorBody),
+        (status = 409, description = "The message already has a different final status", body = ErrorBody),
+    ),
+)]
+pub async fn delivery_status(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<StatusResult>, ApiError> {
+    caller.require(&Role::Gateway, "deliver SMS receipts")?;
+    let body = body?;
+    let map = super::body::object(&body, "invalid-receipt")?;
+    let f = Fields::new(&map);
+    let read = || -> Result<(String, DeliveryStatus, i64), FieldError> {
+        f.only(&["message_id", "status", "at"])?;
+        let id = f.str("message_id")?;
+        if id.is_empty() || id.chars().count() > 128 {
+            return Err(FieldError::Invalid { field: "message_id".into(), problem: "must be 1-128 characters".into() });
+        }
+        let known = DeliveryStatus::ALL.map(DeliveryStatus::as_str).join(", ");
+        let status = DeliveryStatus::parse(f.str("status")?).ok_or_else(|| FieldError::Invalid {
+            field: "status".into(),
+            problem: format!("must be one of {known}"),
+        })?;
+        Ok((id.to_owned(), status, f.time("at")?))
+    };
+    let (id, status, at) = read().map_err(|e| ApiError::bad_request("invalid-receipt", e.to_string()))?;
+    let now = state.now();
+    let outcome = state.run(move |p| p.on_receipt(&id, status, at, now)).await?;
+    match outcome {
+        ReceiptOutcome::Recorded { .. } => Ok(Json(StatusResult { status: StatusOutcome::Recorded })),
+        ReceiptOutcome::Duplicate { .. } => Ok(Json(StatusResult { status: StatusOutcome::Duplicate })),
+        ReceiptOutcome::Conflict { recorded, .. } => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "receipt-conflict",
+            format!("the message already has the final status `{}`; it stands", recorded.as_str()),
+        )),
+        ReceiptOutcome::UnknownMessage => Err(ApiError::not_found("no sent message has that `message_id`")),
+    }
 }

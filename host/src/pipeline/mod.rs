@@ -8,6 +8,7 @@
 mod apply;
 mod codes;
 mod messages;
+mod receipts;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::sms::window::SendingWindow;
 use crate::store::{Case, Inbound, InboundStatus, MessageKind, Store, Tx};
 
 pub use apply::Stage;
+pub use receipts::ReceiptOutcome;
 
 /// Settings the pipeline needs beyond its ports.
 #[derive(Clone)]

@@ -54,7 +54,7 @@ pub struct DecisionRecord {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MessageState {
     Queued,
@@ -63,7 +63,7 @@ pub enum MessageState {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MessageKind {
     Question,
@@ -84,6 +84,55 @@ pub struct OutboxMessage {
     pub state: MessageState,
     pub queued_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// The gateway's id for it, once sent.
+    pub gateway_id: Option<String>,
+}
+
+/// What the network finally did with a sent message, as its delivery receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryStatus {
+    Delivered,
+    /// The SMSC gave up before the phone could take it (switched off past the validity).
+    Expired,
+    Undeliverable,
+    /// The SMSC or the operator refused it after accepting the submission.
+    Rejected,
+    Deleted,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] = [
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Expired,
+        DeliveryStatus::Undeliverable,
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Expired => "expired",
+            DeliveryStatus::Undeliverable => "undeliverable",
+            DeliveryStatus::Rejected => "rejected",
+            DeliveryStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// A delivery receipt, stored once per message: the first final word is the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: i64,
+    pub status: DeliveryStatus,
+    /// When the network says it happened.
+    pub at: Timestamp,
+    pub received_at: Timestamp,
 }
 
 /// A message to queue.
@@ -232,6 +281,10 @@ pub trait Store: Send + Sync {
     fn cases_for_person(&self, iin: &str) -> anyhow::Result<Vec<Case>>;
     /// A case's messages, in the order they were queued.
     fn messages_for_case(&self, case: CaseId) -> anyhow::Result<Vec<OutboxMessage>>;
+    /// A sent message by the id its gateway gave it.
+    fn message_by_gateway_id(&self, gateway_id: &str) -> anyhow::Result<Option<OutboxMessage>>;
+    /// The receipts for a case's messages, by message id.
+    fn receipts_for_case(&self, case: CaseId) -> anyhow::Result<Vec<Receipt>>;
     /// Messages to a number that belong to no case (help texts).
     fn loose_messages(&self, phone: &str) -> anyhow::Result<Vec<OutboxMessage>>;
     /// The replies matched to a case.
@@ -255,6 +308,9 @@ pub trait Tx {
     fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64>;
     fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_id: &str) -> anyhow::Result<()>;
     fn mark_failed(&mut self, message: i64, at: Timestamp, reason: &str) -> anyhow::Result<()>;
+    /// Store a message's receipt; if it already has one, store nothing and return that
+    /// one's status.
+    fn insert_receipt(&mut self, r: &Receipt) -> anyhow::Result<Option<DeliveryStatus>>;
     /// Store an incoming SMS; `None` if the same message (number, time, text) is already
     /// stored, so replaying a replies file changes nothing.
     fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>>;

@@ -11,8 +11,9 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AuditRow, Case, CaseFilter, CaseId, DecisionRecord, Inbound, InboundRecord, MessageKind, MessageState, NewMessage,
-    OutboxMessage, PluginAction, PluginVersion, ServiceCounts, Store, StoredCheckpoint, Tx,
+    AuditRow, Case, CaseFilter, CaseId, DecisionRecord, DeliveryStatus, Inbound, InboundRecord, MessageKind,
+    MessageState, NewMessage, OutboxMessage, PluginAction, PluginVersion, Receipt, ServiceCounts, Store,
+    StoredCheckpoint, Tx,
 };
 use crate::model::{CaseState, Event, Language, Timestamp};
 
@@ -73,6 +74,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     gateway_id TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (not_before) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS outbox_gateway ON outbox (gateway_id) WHERE state = 'sent';
+CREATE TABLE IF NOT EXISTS receipts (
+    message_id INTEGER PRIMARY KEY REFERENCES outbox(id),
+    status TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS inbound (
     id INTEGER PRIMARY KEY,
     phone TEXT NOT NULL,
@@ -215,7 +223,15 @@ fn case_from_row(r: &Row<'_>) -> rusqlite::Result<Case> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, case_id, kind, phone, text, parts, not_before, state, queued_at, sent_at";
+const MESSAGE_COLUMNS: &str =
+    "id, case_id, kind, phone, text, parts, not_before, state, queued_at, sent_at, gateway_id";
+
+fn delivery_status(r: &Row<'_>, column: usize) -> rusqlite::Result<DeliveryStatus> {
+    let text: String = r.get(column)?;
+    DeliveryStatus::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, "unknown delivery status".into())
+    })
+}
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxMessage> {
     let kind: String = r.get(2)?;
@@ -235,6 +251,8 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxMessage> {
         },
         queued_at: r.get(8)?,
         sent_at: r.get(9)?,
+        // A failed message keeps the gateway's reason in this column, not an id.
+        gateway_id: if state == "sent" { r.get(10)? } else { None },
     })
 }
 
@@ -479,6 +497,26 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn message_by_gateway_id(&self, gateway_id: &str) -> anyhow::Result<Option<OutboxMessage>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE gateway_id = ?1 AND state = 'sent' ORDER BY id LIMIT 1"
+        ))?;
+        Ok(st.query_row([gateway_id], message_from_row).optional()?)
+    }
+
+    fn receipts_for_case(&self, case: CaseId) -> anyhow::Result<Vec<Receipt>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT r.message_id, r.status, r.at, r.received_at FROM receipts r \
+             JOIN outbox o ON o.id = r.message_id WHERE o.case_id = ?1 ORDER BY r.message_id",
+        )?;
+        let rows = st.query_map([case], |r| {
+            Ok(Receipt { message_id: r.get(0)?, status: delivery_status(r, 1)?, at: r.get(2)?, received_at: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn loose_messages(&self, phone: &str) -> anyhow::Result<Vec<OutboxMessage>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!(
@@ -681,6 +719,23 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("UPDATE outbox SET state = 'failed', sent_at = ?2, gateway_id = ?3 WHERE id = ?1")?
             .execute(params![message, at, reason])?;
         Ok(())
+    }
+
+    fn insert_receipt(&mut self, r: &Receipt) -> anyhow::Result<Option<DeliveryStatus>> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO receipts (message_id, status, at, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![r.message_id, r.status.as_str(), r.at, r.received_at])?;
+        if n == 1 {
+            return Ok(None);
+        }
+        let existing =
+            self.conn.query_row("SELECT status FROM receipts WHERE message_id = ?1", [r.message_id], |row| {
+                delivery_status(row, 0)
+            })?;
+        Ok(Some(existing))
     }
 
     fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>> {

@@ -1,0 +1,72 @@
+//! Delivery receipts: what the network finally did with a sent message.
+//!
+//! A receipt is recorded once per message and audited; a gateway that retries its webhook
+//! gets `Duplicate`, and one that contradicts itself gets `Conflict` with the status kept.
+//! What a failed delivery does to the case (a retry or a refusal, by the service's rules)
+//! belongs to the SMS delivery work, not here: for now the case waits for its reply window
+//! as before, and the receipt is on record for the agency and the audit.
+
+use serde_json::json;
+
+use super::Pipeline;
+use crate::audit::{Actor, Entry};
+use crate::model::Timestamp;
+use crate::store::{DeliveryStatus, Receipt};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    Recorded {
+        message: i64,
+    },
+    /// The same status was already recorded for the message.
+    Duplicate {
+        message: i64,
+    },
+    /// A different status was recorded first; it stands.
+    Conflict {
+        message: i64,
+        recorded: DeliveryStatus,
+    },
+    /// No sent message carries that gateway id.
+    UnknownMessage,
+}
+
+impl Pipeline {
+    pub fn on_receipt(
+        &self,
+        gateway_id: &str,
+        status: DeliveryStatus,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> anyhow::Result<ReceiptOutcome> {
+        let Some(message) = self.store.message_by_gateway_id(gateway_id)? else {
+            crate::metrics::step("receipt", "unknown-message");
+            return Ok(ReceiptOutcome::UnknownMessage);
+        };
+        let mut tx = self.store.begin()?;
+        let receipt = Receipt { message_id: message.id, status, at, received_at: now };
+        let outcome = match tx.insert_receipt(&receipt)? {
+            None => ReceiptOutcome::Recorded { message: message.id },
+            Some(recorded) if recorded == status => {
+                crate::metrics::step("receipt", "duplicate");
+                return Ok(ReceiptOutcome::Duplicate { message: message.id });
+            }
+            Some(recorded) => ReceiptOutcome::Conflict { message: message.id, recorded },
+        };
+        let log = &self.settings.audit;
+        let (what, word) = match outcome {
+            ReceiptOutcome::Recorded { .. } => ("sms.receipt", status.as_str()),
+            _ => ("sms.receipt-conflict", "ignored"),
+        };
+        log.append(
+            &mut *tx,
+            Entry::new(now, &Actor::Sms, what)
+                .case(message.case_id)
+                .outcome(word)
+                .detail(json!({ "message": message.id, "status": status.as_str(), "at": at })),
+        )?;
+        tx.commit()?;
+        crate::metrics::step("receipt", if what == "sms.receipt" { status.as_str() } else { "conflict" });
+        Ok(outcome)
+    }
+}
