@@ -121,9 +121,9 @@ fn append_plain(store: &SqliteStore, log: &AuditLog, n: u64) -> Duration {
     started.elapsed()
 }
 
-fn median(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
-    v.sort();
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+/// Median and spread in seconds.
+fn median(v: Vec<Duration>) -> common::Stat {
+    common::stat(&v.iter().map(Duration::as_secs_f64).collect::<Vec<_>>())
 }
 
 fn size_of(db: &Path) -> u64 {
@@ -184,15 +184,13 @@ fn main() {
         rounds.push(started.elapsed());
         assert!(matches!(v, Verification::Intact(ref s) if s.entries == n), "{v:?}");
     }
-    let (med, lo, hi) = median(rounds);
+    let verify = median(rounds);
     let _ = writeln!(
         md,
-        "| `audit verify`: full recomputation of {n} entries + {} checkpoints | {:.2} s (min {:.2}, max {:.2}; {:.0} entries/s) |",
+        "| `audit verify`: full recomputation of {n} entries + {} checkpoints | {} ({:.0} entries/s) |",
         store.checkpoints().expect("checkpoints").len(),
-        med.as_secs_f64(),
-        lo.as_secs_f64(),
-        hi.as_secs_f64(),
-        rate(med)
+        verify.show("s"),
+        rate(Duration::from_secs_f64(verify.median))
     );
 
     eprintln!("proofs …");
@@ -213,20 +211,15 @@ fn main() {
         consistency.push(started.elapsed());
         std::hint::black_box(path);
     }
-    let (inc, _, inc_hi) = median(inclusion);
-    let (con, _, con_hi) = median(consistency);
+    let (inc, con) = (median(inclusion), median(consistency));
     let _ = writeln!(
         md,
         "| inclusion proof at {n} (from stored nodes) | {:.0} µs median, {:.0} µs max |",
-        inc.as_secs_f64() * 1e6,
-        inc_hi.as_secs_f64() * 1e6
+        inc.median * 1e6,
+        inc.max * 1e6
     );
-    let _ = writeln!(
-        md,
-        "| consistency proof to {n} | {:.0} µs median, {:.0} µs max |",
-        con.as_secs_f64() * 1e6,
-        con_hi.as_secs_f64() * 1e6
-    );
+    let _ =
+        writeln!(md, "| consistency proof to {n} | {:.0} µs median, {:.0} µs max |", con.median * 1e6, con.max * 1e6);
     let _ = writeln!(
         md,
         "\nAppend is measured end to end (canonical JSON, HMAC of identifiers, SHA-256, SQLite writes and \

@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::stat;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufReader;
@@ -70,27 +72,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// Median and spread of samples.
-#[derive(Clone, Copy)]
-struct Stat {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-fn stat(samples: &[f64]) -> Stat {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    Stat { median: s[s.len() / 2], min: s[0], max: s[s.len() - 1] }
-}
-
-impl Stat {
-    fn show(&self, unit: &str) -> String {
-        let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
-        format!("{:.1}{unit} ({:.1}–{:.1})", self.median, self.min, self.max)
-    }
 }
 
 fn read_events(path: &Path) -> Vec<Event> {

@@ -254,6 +254,7 @@ fn open_existing(db: &std::path::Path) -> anyhow::Result<SqliteStore> {
 }
 
 pub fn main() -> ExitCode {
+    crate::redact::install_panic_hook();
     let cli = Cli::parse();
     init_tracing();
     match run(cli) {

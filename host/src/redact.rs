@@ -64,9 +64,38 @@ pub fn pseudonym(id: &str) -> String {
     format!("p-{}", &hex::encode(digest)[..10])
 }
 
+/// Replace the default panic hook with one that redacts the message: a panic's text can
+/// quote whatever value was at hand (an `expect` on a parsed reply, a plugin's string), and
+/// panics go to the same stderr the operator's log collector reads.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        eprintln!("panic at {location}: {}\n{backtrace}", panic_message(info.payload()));
+    }));
+}
+
+/// A panic payload's text, redacted.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a non-text panic payload)".into());
+    redact(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panic_messages_are_redacted() {
+        let formatted = std::panic::catch_unwind(|| panic!("no reply for {}", "900101400123")).unwrap_err();
+        assert_eq!(panic_message(&*formatted), "no reply for [redacted]");
+        let literal = std::panic::catch_unwind(|| panic!("phone +77011234567")).unwrap_err();
+        assert_eq!(panic_message(&*literal), "phone [redacted]");
+    }
 
     #[track_caller]
     fn check(input: &str, expected: &str) {

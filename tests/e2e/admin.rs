@@ -147,8 +147,8 @@ fn signed_uploads_swap_in_and_every_refusal_leaves_the_active_version() {
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
         assert_eq!(active_sha(&server), Some(sha(&v2)), "a refused upload left the active version");
     }
-    let huge = vec![0u8; 33 << 20];
-    let (status, body) = upload(&server, "health", &huge, Some(&good), "");
+    let (status, body) =
+        server.declare_only("/admin/v1/plugins/health/versions", "health", &[("Proactive-Signature", &good)], 33 << 20);
     assert_eq!((status, body["error"].as_str()), (413, Some("too-large")), "{body}");
 
     // Rollback, disable and activate by hash.

@@ -140,6 +140,38 @@ impl Server {
         (status, body)
     }
 
+    /// A request that declares a `content_length` body but sends only its headers, then
+    /// reads the answer: how to see an early refusal (413) without racing the server,
+    /// which may close the connection before a client has finished writing a huge body.
+    pub fn declare_only(
+        &self,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        content_length: usize,
+    ) -> (u16, Value) {
+        use std::io::{Read as _, Write as _};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Length: {content_length}\r\nConnection: close\r\n",
+            secret(token)
+        );
+        for (name, value) in headers {
+            head += &format!("{name}: {value}\r\n");
+        }
+        head += "\r\n";
+        stream.write_all(head.as_bytes()).expect("writing the head");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+        let json = serde_json::from_str(body).unwrap_or_else(|_| panic!("POST {path} {status}: not JSON: {answer}"));
+        (status, json)
+    }
+
     /// A plain-text route (such as `/metrics`): `(status, body)`.
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let result = ureq::get(&format!("{}{path}", self.base)).timeout(Duration::from_secs(60)).call();

@@ -89,6 +89,24 @@ fn agencies_see_only_their_own_cases_and_roles_only_their_routes() {
         ("POST", "/v1/sms/status".into(), json_body(&receipt), [403, 403, 403, 403, 404, 403, 401]),
         ("GET", "/healthz".into(), None, [200; 7]),
         ("GET", "/readyz".into(), None, [200; 7]),
+        ("GET", "/openapi.json".into(), None, [200; 7]),
+        // Another agency's plugin answers as if it did not exist, like its cases.
+        ("GET", "/admin/v1/plugins".into(), None, [200, 200, 200, 403, 403, 200, 401]),
+        ("GET", "/admin/v1/plugins/health/versions".into(), None, [200, 200, 404, 403, 403, 404, 401]),
+        (
+            "POST",
+            "/admin/v1/plugins/health/versions".into(),
+            Some(("application/wasm", "not wasm".into())),
+            [422, 400, 400, 403, 403, 400, 401],
+        ),
+        (
+            "POST",
+            "/admin/v1/plugins/health/activate".into(),
+            json_body(r#"{"sha256":"00"}"#),
+            [404, 404, 404, 403, 403, 404, 401],
+        ),
+        ("POST", "/admin/v1/plugins/health/rollback".into(), None, [409, 409, 404, 403, 403, 404, 401]),
+        ("POST", "/admin/v1/plugins/health/disable".into(), None, [200, 200, 404, 403, 403, 404, 401]),
     ];
     let roles = ["admin", "health", "labour", "source", "gateway", "stranger"];
     for (method, path, body, expected) in rows {

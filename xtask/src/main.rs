@@ -2,8 +2,10 @@
 //!
 //! - `cargo xtask demo [ARGS]`: build the plugins to wasm, then run `proactive demo`.
 //! - `cargo xtask test`: build the plugins, then run every test in the workspace.
-//! - `cargo xtask bench [ARGS]`: build the plugins, run the platform benchmarks, update
-//!   `BENCHMARKS.md` (ARGS: `--people N`, `--batch-events N`, `--rounds N`).
+//! - `cargo xtask bench [ARGS]`: build the plugins, run the platform benchmarks, then the
+//!   serve benchmarks, updating `BENCHMARKS.md` (ARGS, for the platform ones: `--people N`,
+//!   `--batch-events N`, `--rounds N`, `--only abcd`).
+//! - `cargo xtask bench-serve [ARGS]`: only the serve benchmarks (`--people N`, `--rounds N`).
 //! - `cargo xtask plugins`: only build the plugins into `target/plugins/`.
 //!
 //! Everything a fresh machine needs beyond Rust itself (the `wasm32-wasip2` target) is
@@ -50,23 +52,33 @@ fn main() -> anyhow::Result<()> {
         }
         "bench" => {
             let dir = build_plugins(&root)?;
-            run(Command::new(cargo())
-                .current_dir(&root)
-                .args(["bench", "--package", "proactive-host", "--bench", "platform", "--", "--plugins"])
-                .arg(&dir)
-                .arg("--out")
-                .arg(root.join("BENCHMARKS.md"))
-                .args(&rest))
+            bench(&root, &dir, "platform", &rest)?;
+            bench(&root, &dir, "serve", &[])
+        }
+        "bench-serve" => {
+            let dir = build_plugins(&root)?;
+            bench(&root, &dir, "serve", &rest)
         }
         "test" => {
             build_plugins(&root)?;
             run(Command::new(cargo()).current_dir(&root).args(["test", "--workspace"]).args(&rest))
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo [ARGS] | test [ARGS] | bench [ARGS] | plugins>");
+            eprintln!("usage: cargo xtask <demo [ARGS] | test [ARGS] | bench [ARGS] | bench-serve [ARGS] | plugins>");
             bail!("unknown task {task:?}")
         }
     }
+}
+
+/// One benchmark harness of the host, writing its section of `BENCHMARKS.md`.
+fn bench(root: &Path, plugins: &Path, name: &str, args: &[String]) -> anyhow::Result<()> {
+    run(Command::new(cargo())
+        .current_dir(root)
+        .args(["bench", "--package", "proactive-host", "--bench", name, "--", "--plugins"])
+        .arg(plugins)
+        .arg("--out")
+        .arg(root.join("BENCHMARKS.md"))
+        .args(args))
 }
 
 fn root() -> PathBuf {

@@ -32,3 +32,26 @@ pub fn machine() -> String {
         .unwrap_or_default();
     format!("{cpu}, {cores} cores, {mem}")
 }
+
+/// Median and spread of samples.
+#[derive(Clone, Copy)]
+pub struct Stat {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn stat(samples: &[f64]) -> Stat {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    Stat { median: s[s.len() / 2], min: s[0], max: s[s.len() - 1] }
+}
+
+impl Stat {
+    /// `median unit (min–max)`, with two decimals below 10 so small ratios stay legible.
+    pub fn show(&self, unit: &str) -> String {
+        let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
+        let p = if self.median.abs() < 10.0 { 2 } else { 1 };
+        format!("{:.p$}{unit} ({:.p$}–{:.p$})", self.median, self.min, self.max)
+    }
+}

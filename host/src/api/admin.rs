@@ -112,7 +112,7 @@ pub async fn upload(
     Path(id): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let requester = requester(&caller)?;
     let query = query.map_err(|_| ApiError::bad_request("invalid-query", "the query string is malformed"))?.0;
@@ -129,7 +129,7 @@ pub async fn upload(
             _ => return Err(ApiError::unknown_parameter(key, "activate, effective_from")),
         }
     }
-    let body = body?;
+    let body = component_body(&headers, body).await?;
     let signature = match headers.get(SIGNATURE_HEADER) {
         None => None,
         Some(v) => Some(
@@ -158,6 +158,24 @@ pub async fn upload(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(uploaded)).into_response())
+}
+
+/// The component, read only after the caller and the query have passed, and refused at
+/// once when its declared length is over the limit: a huge upload costs the server neither
+/// the reading nor the memory.
+async fn component_body(headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
+    let limit = crate::runtime::MAX_COMPONENT_BYTES;
+    let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        return Err(DeployError::TooLarge(n as usize).into());
+    }
+    axum::body::to_bytes(body, limit as usize).await.map_err(|e| {
+        if e.into_inner().downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            DeployError::TooLarge(limit as usize + 1).into()
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad-body", "the request body could not be read")
+        }
+    })
 }
 
 /// RFC 3339, or a bare date meaning midnight in Almaty (a legal act takes effect on a date).

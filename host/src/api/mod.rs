@@ -100,7 +100,6 @@ impl Clock {
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    let upload_limit = DefaultBodyLimit::max(crate::runtime::MAX_COMPONENT_BYTES as usize + 1);
     let (routes, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -112,7 +111,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .routes(routes!(sms::inbound))
         .routes(routes!(sms::delivery_status))
         .routes(routes!(admin::list))
-        .merge(OpenApiRouter::default().routes(routes!(admin::history, admin::upload)).layer(upload_limit))
+        .routes(routes!(admin::history, admin::upload))
         .routes(routes!(admin::activate))
         .routes(routes!(admin::rollback))
         .routes(routes!(admin::disable))
@@ -124,7 +123,16 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(ops::Document(Arc::new(document))))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A handler that panicked answers like any server fault: JSON, no detail (the hook in
+/// [`crate::redact`] has logged it, redacted). Pipeline work already runs on blocking
+/// threads whose panics become errors; this covers the async half.
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    let message = crate::redact::panic_message(&*payload);
+    axum::response::IntoResponse::into_response(ApiError::internal(&anyhow::anyhow!("a handler panicked: {message}")))
 }
 
 async fn not_found() -> ApiError {
