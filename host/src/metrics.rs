@@ -33,6 +33,10 @@ pub fn install() -> Option<PrometheusHandle> {
         "Wall time of one plugin call, fresh instance included."
     );
     describe_counter!("proactive_pipeline_total", "Pipeline steps, by stage and outcome.");
+    describe_counter!(
+        "proactive_plugin_breaker_trips_total",
+        "Times the circuit breaker paused a plugin after consecutive failures, by plugin."
+    );
     Some(handle)
 }
 
@@ -53,6 +57,11 @@ pub fn plugin_call(plugin: &str, stage: &'static str, elapsed: Duration, failure
             counter!("proactive_plugin_limit_kills_total", "plugin" => plugin, "limit" => limit).increment(1);
         }
     }
+}
+
+/// The circuit breaker paused a plugin.
+pub fn breaker_trip(plugin: &str) {
+    counter!("proactive_plugin_breaker_trips_total", "plugin" => plugin.to_owned()).increment(1);
 }
 
 /// One pipeline step: `stage` is where (`intake`, `gate`, `decision`, `sms`, `reply`,

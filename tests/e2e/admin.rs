@@ -79,6 +79,13 @@ fn active_sha(server: &Server) -> Option<String> {
 }
 
 /// The SHA-256 of the plugin build behind the health case of an event.
+/// The health case of an event, by the admin's case list.
+fn health_case(server: &Server, event: &str) -> i64 {
+    let (_, list) = server.get("/v1/cases?service=health.newborn-attachment&limit=1000", "admin");
+    let found = list["cases"].as_array().unwrap().iter().find(|c| c["event_id"] == event);
+    found.and_then(|c| c["id"].as_i64()).unwrap_or_else(|| panic!("no health case for {event}: {list}"))
+}
+
 fn health_decision_sha(db: &Path, event: &str) -> String {
     open_store(db)
         .query_row(
@@ -159,12 +166,18 @@ fn signed_uploads_swap_in_and_every_refusal_leaves_the_active_version() {
     assert_eq!(status, 200);
     assert_eq!(active_sha(&server), None);
     let (_, body) = server.post_json("/v1/events", "source", &birth("E-ADM-2", &child(2), &mother));
-    assert_eq!(body["cases"], 2, "a disabled plugin opens no case: {body}");
+    assert_eq!(body["cases"], 3, "a disabled plugin's service still opens its case: {body}");
+    let waiting = health_case(&server, "E-ADM-2");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (_, case) = server.get(&format!("/v1/cases/{waiting}"), "admin");
+    assert_eq!(case["state"], "received", "it waits for the plugin, undecided: {case}");
     let activate = json!({ "sha256": sha(&v2) }).to_string();
     let (status, body) =
         server.call("POST", "/admin/v1/plugins/health/activate", Some("health"), Some(("application/json", &activate)));
     assert_eq!(status, 200, "{body}");
     assert_eq!(active_sha(&server), Some(sha(&v2)));
+    let decided = server.wait_case(waiting, "decided once the plugin is back", |c| c["state"] != "received");
+    assert_eq!(decided["decisions"][0]["plugin"]["sha256"], sha(&v2), "{decided}");
     let (status, body) =
         server.call("POST", "/admin/v1/plugins/health/activate", Some("labour"), Some(("application/json", &activate)));
     assert_eq!((status, body["error"].as_str()), (404, Some("not-found")), "another agency's plugin: {body}");

@@ -6,6 +6,7 @@ mod support;
 
 mod admin;
 mod audit;
+mod breaker;
 mod demo_expectation;
 mod ingest;
 mod native;

@@ -107,6 +107,7 @@ fn agencies_see_only_their_own_cases_and_roles_only_their_routes() {
         ),
         ("POST", "/admin/v1/plugins/health/rollback".into(), None, [409, 409, 404, 403, 403, 404, 401]),
         ("POST", "/admin/v1/plugins/health/disable".into(), None, [200, 200, 404, 403, 403, 404, 401]),
+        ("POST", "/admin/v1/plugins/health/enable".into(), None, [200, 200, 404, 403, 403, 404, 401]),
     ];
     let roles = ["admin", "health", "labour", "source", "gateway", "stranger"];
     for (method, path, body, expected) in rows {
@@ -317,6 +318,7 @@ fn the_openapi_document_lists_every_route_and_each_one_answers_as_documented() {
         "GET /v1/cases/{id}",
         "POST /admin/v1/plugins/{id}/activate",
         "POST /admin/v1/plugins/{id}/disable",
+        "POST /admin/v1/plugins/{id}/enable",
         "POST /admin/v1/plugins/{id}/rollback",
         "POST /admin/v1/plugins/{id}/versions",
         "POST /v1/events",

@@ -284,7 +284,30 @@ pub async fn rollback(
     change(state, caller, id, |_| Change::Rollback, String::new()).await
 }
 
-/// Stop serving the plugin until a version is activated again.
+/// Activate again the version last activated (after a disable, or the circuit breaker).
+/// Cases that waited meanwhile are decided by the server's next tick.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/plugins/{id}/enable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The plugin id")),
+    responses(
+        (status = 200, description = "What the plugin serves now", body = ChangeResult),
+        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "No version was ever activated", body = ErrorBody),
+    ),
+)]
+pub async fn enable(
+    State(state): State<Arc<AppState>>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeResult>, ApiError> {
+    change(state, caller, id, |_| Change::Enable, String::new()).await
+}
+
+/// Stop the plugin taking new events: its services' new cases wait (state `received`)
+/// until it is enabled or another version activated.
 #[utoipa::path(
     post,
     path = "/admin/v1/plugins/{id}/disable",

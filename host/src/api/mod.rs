@@ -114,6 +114,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .routes(routes!(admin::history, admin::upload))
         .routes(routes!(admin::activate))
         .routes(routes!(admin::rollback))
+        .routes(routes!(admin::enable))
         .routes(routes!(admin::disable))
         .split_for_parts();
     openapi::require_bearer(&mut document);

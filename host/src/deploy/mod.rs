@@ -194,14 +194,16 @@ impl Deployer {
         Ok(ids)
     }
 
-    /// Make the runtime run what the store says a plugin serves.
+    /// Make the runtime run what the store says a plugin serves. A disabled plugin stays
+    /// loaded but paused, so its services' new cases wait for it rather than vanish.
     fn sync(&self, id: &str, now: Timestamp) -> Result<(), DeployError> {
-        let serving = status(&self.store.plugin_actions(Some(id))?).serving();
+        let s = status(&self.store.plugin_actions(Some(id))?);
         let current = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|(seq, _)| *seq);
-        if serving == current {
+        if s.active == current {
+            self.runtime.set_paused(id, s.disabled);
             return Ok(());
         }
-        let plugin = match serving {
+        let plugin = match s.active {
             None => None,
             Some(seq) => {
                 let bytes = self
@@ -216,9 +218,9 @@ impl Deployer {
                 Some(plugin)
             }
         };
-        self.runtime.set_plugin(id, plugin).map_err(|e| DeployError::Conflict(e.to_string()))?;
+        self.runtime.replace_plugin(id, plugin, s.disabled).map_err(|e| DeployError::Conflict(e.to_string()))?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        match serving {
+        match s.active {
             Some(seq) => loaded.insert(id.to_owned(), (seq, now)),
             None => loaded.remove(id),
         };
@@ -390,6 +392,12 @@ impl Deployer {
                 })?;
                 ("rollback", Some(prev))
             }
+            Change::Enable => {
+                let active = current.active.ok_or_else(|| {
+                    DeployError::Conflict(format!("plugin {id:?} has no activated version to enable"))
+                })?;
+                ("activate", Some(active))
+            }
             Change::Disable => ("disable", None),
         };
         let version = target.and_then(|seq| versions.iter().find(|v| v.seq == seq));
@@ -426,12 +434,28 @@ impl Deployer {
         tx.commit()?;
         match (target, plugin) {
             (Some(seq), Some(plugin)) => self.install(id, seq, plugin, now)?,
-            _ => {
-                self.runtime.set_plugin(id, None).map_err(|e| DeployError::Conflict(e.to_string()))?;
-                self.loaded.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-            }
+            // Disabled: kept loaded, taking no new events (they wait for it).
+            _ => self.runtime.set_paused(id, true),
         }
         Ok(status(&self.store.plugin_actions(Some(id))?))
+    }
+
+    /// Record what the circuit breaker did, so it is audited, listed and survives a
+    /// restart: each plugin it paused (and that is still paused) is disabled by the
+    /// actor `breaker`.
+    pub fn record_trips(&self, now: Timestamp) -> Vec<String> {
+        let breaker = Requester { actor: "breaker".into(), agency: None };
+        let mut done = Vec::new();
+        for id in self.runtime.take_tripped() {
+            if !self.runtime.active().is_paused(&id) {
+                continue; // enabled again before this look
+            }
+            match self.change(&breaker, &id, Change::Disable, now) {
+                Ok(_) => done.push(id),
+                Err(e) => tracing::warn!(plugin = %id, "recording a breaker trip: {e}"),
+            }
+        }
+        done
     }
 
     /// Activate scheduled versions whose effective-from time has come.
@@ -511,6 +535,10 @@ pub enum Change<'a> {
     /// The stored version with this SHA-256.
     Activate(&'a str),
     Rollback,
+    /// Activate again the version last activated: after a disable, or the breaker.
+    Enable,
+    /// Stop taking new events; they wait until the plugin is enabled or another version
+    /// activated.
     Disable,
 }
 

@@ -170,18 +170,65 @@ impl Pipeline {
                 updated_at: now,
             };
             case.id = tx.insert_case(&case)?;
+            let paused = plugins.is_paused(&plugin.reference.id);
             log.append(
                 &mut *tx,
-                Entry::new(now, &Actor::Host, "case.received").case(case.id).outcome("received").detail(json!({
-                    "event": event.id, "service": service.id, "agency": service.agency,
-                })),
+                Entry::new(now, &Actor::Host, "case.received")
+                    .case(case.id)
+                    .outcome(if paused { "waiting" } else { "received" })
+                    .detail(json!({ "event": event.id, "service": service.id, "agency": service.agency })),
             )?;
+            if paused {
+                // The plugin is disabled or tripped: the case waits, gate and all, for
+                // `resume_waiting` once it is back.
+                crate::metrics::step("decision", "waiting");
+                continue;
+            }
             self.decide_on_event(&mut *tx, plugin, service, event, &mut case, now)?;
             tx.update_case(&case)?;
         }
         tx.commit()?;
         crate::metrics::step("intake", "accepted");
         Ok(Ingested::New { cases })
+    }
+
+    /// Decide cases that waited while their plugin was paused, now that it is not: the
+    /// gate runs then, on the registries and consents of the moment of the decision.
+    /// Returns how many were decided.
+    pub fn resume_waiting(&self, now: Timestamp, limit: usize) -> anyhow::Result<usize> {
+        let mut done = 0;
+        let services: Vec<String> = self.runtime.active().services().map(|(_, s)| s.id.clone()).collect();
+        for service_id in services {
+            while done < limit {
+                let plugins = self.runtime.active();
+                let Some((plugin, service)) = plugins.service(&service_id) else { break };
+                if plugins.is_paused(&plugin.reference.id) {
+                    break;
+                }
+                let waiting = self.store.waiting_cases(&service_id, (limit - done).min(100))?;
+                if waiting.is_empty() {
+                    break;
+                }
+                for mut case in waiting {
+                    let event = self
+                        .store
+                        .event(&case.event_id)?
+                        .ok_or_else(|| anyhow::anyhow!("case {} refers to a missing event", case.id))?;
+                    let mut tx = self.store.begin()?;
+                    let entry = Entry::new(now, &Actor::Host, "case.resumed").case(case.id).outcome("resumed");
+                    self.settings.audit.append(&mut *tx, entry)?;
+                    self.decide_on_event(&mut *tx, plugin, service, &event, &mut case, now)?;
+                    tx.update_case(&case)?;
+                    tx.commit()?;
+                    crate::metrics::step("decision", "resumed");
+                    done += 1;
+                    if self.runtime.active().is_paused(&plugin.reference.id) {
+                        break; // tripped again: the rest keep waiting
+                    }
+                }
+            }
+        }
+        Ok(done)
     }
 
     fn decide_on_event(

@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_log_calls: u32,
     /// Host `fact`/`config` calls allowed per plugin call.
     pub max_host_calls: u32,
+    /// Consecutive failed calls after which a plugin is paused (the circuit breaker);
+    /// `0` never pauses.
+    pub breaker_failures: u32,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             pool_instances: 32,
             max_log_calls: 64,
             max_host_calls: 1_000,
+            breaker_failures: 10,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`crate::model::Decision`]s; everything with side effects happens in the pipeline.
 
 mod bindings;
+mod breaker;
 mod call;
 mod imports;
 mod limits;
@@ -18,7 +19,7 @@ pub use limits::Limits;
 pub use loader::{LoadError, LoadReport, MAX_COMPONENT_BYTES, read_dir};
 pub use manifest::{ManifestError, ServiceSpec, TemplateSpec};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use wasmtime::component::{Component, Linker};
@@ -58,15 +59,24 @@ pub struct Runtime {
     linker: Linker<CallState>,
     limits: Limits,
     active: RwLock<Arc<PluginSet>>,
+    breaker: breaker::Breaker,
 }
 
 /// The active plugins, indexed by service id.
 #[derive(Default)]
 pub struct PluginSet {
     by_service: BTreeMap<String, Arc<LoadedPlugin>>,
+    /// Plugin ids loaded but not taking new events (disabled, or tripped by the breaker):
+    /// their services still open cases, which wait until the plugin is back.
+    paused: BTreeSet<String>,
 }
 
 impl PluginSet {
+    /// Whether a plugin takes new events now.
+    pub fn is_paused(&self, plugin_id: &str) -> bool {
+        self.paused.contains(plugin_id)
+    }
+
     /// The plugin that carries a service, with that service's spec.
     pub fn service(&self, id: &str) -> Option<(&Arc<LoadedPlugin>, &ServiceSpec)> {
         let plugin = self.by_service.get(id)?;
@@ -110,7 +120,8 @@ impl Runtime {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
         let linker = call::linker(&engine).map_err(|e| anyhow::anyhow!("linking the host imports: {e:#}"))?;
-        Ok(Runtime { engine, linker, limits, active: RwLock::new(Arc::new(PluginSet::default())) })
+        let breaker = breaker::Breaker::new(limits.breaker_failures);
+        Ok(Runtime { engine, linker, limits, active: RwLock::new(Arc::new(PluginSet::default())), breaker })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -153,6 +164,12 @@ impl Runtime {
     /// work already holding the previous set finishes on it. Refused, changing nothing, when
     /// another plugin already carries one of its services.
     pub fn set_plugin(&self, id: &str, plugin: Option<LoadedPlugin>) -> Result<(), LoadError> {
+        self.replace_plugin(id, plugin, false)
+    }
+
+    /// As [`Runtime::set_plugin`], with the new plugin paused or not, in the same swap.
+    /// A plugin put in place starts with a clean failure count.
+    pub fn replace_plugin(&self, id: &str, plugin: Option<LoadedPlugin>, paused: bool) -> Result<(), LoadError> {
         let mut active = self.active.write().expect("plugin set lock poisoned");
         let mut by_service: BTreeMap<String, Arc<LoadedPlugin>> = active
             .by_service
@@ -169,8 +186,32 @@ impl Runtime {
                 by_service.insert(s.id.clone(), plugin.clone());
             }
         }
-        *active = Arc::new(PluginSet { by_service });
+        let mut paused_ids = active.paused.clone();
+        paused_ids.remove(id);
+        if paused {
+            paused_ids.insert(id.to_owned());
+        }
+        *active = Arc::new(PluginSet { by_service, paused: paused_ids });
+        self.breaker.reset(id);
         Ok(())
+    }
+
+    /// Stop (or resume) a loaded plugin taking new events, keeping it loaded.
+    pub fn set_paused(&self, id: &str, paused: bool) {
+        let mut active = self.active.write().expect("plugin set lock poisoned");
+        let mut ids = active.paused.clone();
+        if paused {
+            ids.insert(id.to_owned());
+        } else {
+            ids.remove(id);
+            self.breaker.reset(id);
+        }
+        *active = Arc::new(PluginSet { by_service: active.by_service.clone(), paused: ids });
+    }
+
+    /// Plugins the breaker has paused since the last look, for the caller to record.
+    pub fn take_tripped(&self) -> Vec<String> {
+        self.breaker.take_tripped()
     }
 
     /// The plugin carrying an id in the active set.
@@ -227,7 +268,7 @@ impl Runtime {
         ctx: CallContext,
         event: &Event,
     ) -> Result<Decision, CallFailure> {
-        observed(plugin, "event", || {
+        self.observed(plugin, "event", || {
             let ev = bindings::to_wit_event(event);
             let raw = match &plugin.code {
                 Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
@@ -249,7 +290,7 @@ impl Runtime {
         case: &CaseInput<'_>,
         reply: &ReplyInput<'_>,
     ) -> Result<Decision, CallFailure> {
-        observed(plugin, "reply", || {
+        self.observed(plugin, "reply", || {
             let view = bindings::to_wit_case(case);
             let r = bindings::to_wit_reply(reply);
             let raw = match &plugin.code {
@@ -271,7 +312,7 @@ impl Runtime {
         ctx: CallContext,
         case: &CaseInput<'_>,
     ) -> Result<Decision, CallFailure> {
-        observed(plugin, "timeout", || {
+        self.observed(plugin, "timeout", || {
             let view = bindings::to_wit_case(case);
             let raw = match &plugin.code {
                 Code::Wasm(pre) => call::run(self, pre, ctx, |p, store| {
@@ -300,16 +341,26 @@ impl Runtime {
     }
 }
 
-/// Time one call and count it, with how it failed, in the metrics.
-fn observed(
-    plugin: &LoadedPlugin,
-    stage: &'static str,
-    call: impl FnOnce() -> Result<Decision, CallFailure>,
-) -> Result<Decision, CallFailure> {
-    let started = std::time::Instant::now();
-    let result = call();
-    crate::metrics::plugin_call(&plugin.reference.id, stage, started.elapsed(), result.as_ref().err());
-    result
+impl Runtime {
+    /// Time one call, count it in the metrics, and tell the breaker how it went: enough
+    /// failures in a row pause the plugin.
+    fn observed(
+        &self,
+        plugin: &LoadedPlugin,
+        stage: &'static str,
+        call: impl FnOnce() -> Result<Decision, CallFailure>,
+    ) -> Result<Decision, CallFailure> {
+        let started = std::time::Instant::now();
+        let result = call();
+        let id = &plugin.reference.id;
+        crate::metrics::plugin_call(id, stage, started.elapsed(), result.as_ref().err());
+        if self.breaker.record(id, result.is_ok()) {
+            tracing::warn!(plugin = %id, "circuit breaker: {} failed calls in a row; the plugin is paused", self.limits.breaker_failures);
+            crate::metrics::breaker_trip(id);
+            self.set_paused(id, true);
+        }
+        result
+    }
 }
 
 /// What a plugin sees of an open case.

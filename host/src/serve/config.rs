@@ -53,6 +53,8 @@ pub struct LimitsFile {
     pub max_batch_lines: Option<usize>,
     /// How often timers fire and the outbox drains, in milliseconds.
     pub tick_ms: Option<u64>,
+    /// Consecutive failed calls that pause a plugin (0: never).
+    pub breaker_failures: Option<u32>,
 }
 
 /// A bearer token as configured: only its SHA-256 is ever written down.
@@ -94,6 +96,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub max_batch_lines: usize,
     pub tick: std::time::Duration,
+    pub breaker_failures: u32,
     pub tokens: Vec<TokenFile>,
     pub agency_keys: crate::deploy::signing::AgencyKeys,
     pub clock_file: Option<PathBuf>,
@@ -139,6 +142,10 @@ impl ServeConfig {
             max_body_bytes,
             max_batch_lines,
             tick: std::time::Duration::from_millis(tick_ms),
+            breaker_failures: file
+                .limits
+                .breaker_failures
+                .unwrap_or_else(|| crate::runtime::Limits::default().breaker_failures),
             tokens: file.tokens,
             agency_keys,
             clock_file: o.clock_file.clone(),

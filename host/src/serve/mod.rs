@@ -57,7 +57,8 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         None => Clock::Wall,
     };
     // The store, not the folder, says what runs: the deployer seeds it from the folder.
-    let runtime = Arc::new(Runtime::new(Limits::default())?);
+    let limits = Limits { breaker_failures: config.breaker_failures, ..Limits::default() };
+    let runtime = Arc::new(Runtime::new(limits)?);
     let plugins = PluginSource::Loaded(runtime.clone());
     let files = platform::Files { registry: &config.registry, plugins: &plugins, db: &config.db };
     let settings = Settings { window: config.window, ..Settings::default() };
@@ -177,6 +178,9 @@ async fn tick_loop(
                 for activated in s.deployer.activate_due(now)? {
                     tracing::info!(plugin = %activated, "a scheduled version is now active");
                 }
+                for paused in s.deployer.record_trips(now) {
+                    tracing::warn!(plugin = %paused, "disabled by the circuit breaker; enable it through the admin API");
+                }
                 if let Some(m) = &s.metrics {
                     m.run_upkeep();
                 }
@@ -184,6 +188,7 @@ async fn tick_loop(
                 for mo in network.take_replies(now) {
                     p.on_inbound(&mo.phone, &mo.text, mo.at)?;
                 }
+                p.resume_waiting(now, 500)?;
                 p.fire_timers(now)?;
                 p.dispatch(now)?;
                 if sign && let Some(note) = p.checkpoint(now)? {

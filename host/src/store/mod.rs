@@ -262,6 +262,9 @@ pub trait Store: Send + Sync {
     /// Open cases whose reply window has closed by `now`.
     fn due_timers(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<Case>>;
     fn next_timer(&self) -> anyhow::Result<Option<Timestamp>>;
+    /// A service's cases still waiting for their first decision (their plugin was paused
+    /// when the event came), oldest first.
+    fn waiting_cases(&self, service: &str, limit: usize) -> anyhow::Result<Vec<Case>>;
     fn due_messages(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxMessage>>;
     fn next_message(&self) -> anyhow::Result<Option<Timestamp>>;
     fn open_cases_for_phone(&self, phone: &str) -> anyhow::Result<Vec<Case>>;

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at INTEGER,
     gateway_id TEXT
 );
+CREATE INDEX IF NOT EXISTS cases_waiting ON cases (service, id) WHERE state = 'received';
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (not_before) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_gateway ON outbox (gateway_id) WHERE state = 'sent';
 CREATE TABLE IF NOT EXISTS receipts (
@@ -341,6 +342,15 @@ impl Store for SqliteStore {
              ORDER BY deadline, id LIMIT ?2"
         ))?;
         let rows = st.query_map(params![now, limit as i64], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn waiting_cases(&self, service: &str, limit: usize) -> anyhow::Result<Vec<Case>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE state = 'received' AND service = ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![service, limit as i64], case_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

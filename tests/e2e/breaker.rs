@@ -1,0 +1,95 @@
+//! The circuit breaker over HTTP: a plugin that fails call after call is paused and the
+//! pause recorded; its services' new cases wait, undecided and not lost, through a
+//! restart; the other plugins' cases go on; an administrator enables it and the waiting
+//! cases are decided.
+
+use proactive_sdk::domain::Sex;
+use serde_json::{Value, json};
+
+use crate::http::{Server, case_ids_by_service};
+use crate::support::{HOSTILE, TestDir, birth, component, iin, registry};
+
+const THRESHOLD: usize = 3;
+
+fn hostile_event(n: usize, region: &str, mother: &str) -> Value {
+    let mut e = birth(&format!("E-BRK-{n}"), &iin(2026, 11, 2, Sex::Male, 80 + n as u16), mother);
+    e["attributes"]["region"] = json!(region);
+    e
+}
+
+fn hostile_case(server: &Server, event: &str) -> Value {
+    let (_, list) = server.get("/v1/cases?service=hostile.misbehave&limit=1000", "admin");
+    let found = list["cases"].as_array().unwrap().iter().find(|c| c["event_id"] == event).cloned();
+    found.unwrap_or_else(|| panic!("no hostile case for {event}: {list}"))
+}
+
+fn hostile_plugin(server: &Server) -> Value {
+    let (_, list) = server.get("/admin/v1/plugins", "admin");
+    list["plugins"].as_array().unwrap().iter().find(|p| p["plugin"] == "hostile").cloned().expect("listed")
+}
+
+#[test]
+fn a_failing_plugin_is_paused_its_new_cases_wait_through_a_restart_and_run_once_enabled() {
+    let t = TestDir::new();
+    let mother = iin(1990, 5, 6, Sex::Female, 80);
+    registry(&t, &[&mother]);
+    std::fs::create_dir_all(t.path().join("plugins")).unwrap();
+    std::fs::copy(component(HOSTILE.0), t.path().join("plugins/hostile.wasm")).unwrap();
+    let config = format!("breaker_failures = {THRESHOLD}\n");
+    let server = Server::start(&t, &config);
+
+    for n in 0..THRESHOLD {
+        let (status, body) = server.post_json("/v1/events", "source", &hostile_event(n, "loop", &mother));
+        assert_eq!((status, &body["cases"]), (201, &json!(4)), "{body}");
+        let case = hostile_case(&server, &format!("E-BRK-{n}"));
+        assert_eq!(case["state"], "failed", "each failing call fails its own case: {case}");
+    }
+    // The breaker has tripped: new events still open the hostile case, which waits.
+    let waiting: Vec<String> = (THRESHOLD..THRESHOLD + 2).map(|n| format!("E-BRK-{n}")).collect();
+    for (i, id) in waiting.iter().enumerate() {
+        let (status, body) = server.post_json("/v1/events", "source", &hostile_event(THRESHOLD + i, "benign", &mother));
+        assert_eq!((status, &body["cases"]), (201, &json!(4)), "{id}: {body}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while hostile_plugin(&server)["state"] != "disabled" {
+        assert!(std::time::Instant::now() < deadline, "the trip was never recorded: {}", hostile_plugin(&server));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for id in &waiting {
+        assert_eq!(hostile_case(&server, id)["state"], "received", "{id} waits, undecided");
+    }
+    let others = case_ids_by_service(&server);
+    let health = others.iter().filter(|(s, _)| s.starts_with("health")).count();
+    assert_eq!(health, THRESHOLD + 2, "the other plugins' cases went on: {others:?}");
+    let (status, history) = server.get("/admin/v1/plugins/hostile/versions", "admin");
+    assert_eq!(status, 200, "{history}");
+    let last = history["actions"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!((&last["action"], &last["actor"]), (&json!("disable"), &json!("breaker")), "{history}");
+    let (_, metrics) = server.get_text("/metrics");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("proactive_plugin_breaker_trips_total{plugin=\"hostile\"} 1")),
+        "{metrics}"
+    );
+
+    // A restart keeps the pause and the waiting cases.
+    let (clean, _) = server.terminate();
+    assert!(clean);
+    let server = Server::start(&t, &config);
+    assert_eq!(hostile_plugin(&server)["state"], "disabled");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for id in &waiting {
+        assert_eq!(hostile_case(&server, id)["state"], "received", "{id} still waits after the restart");
+    }
+
+    let (status, body) = server.call("POST", "/admin/v1/plugins/hostile/enable", Some("health"), None);
+    assert_eq!(status, 404, "another agency may not enable it: {body}");
+    let (status, body) = server.call("POST", "/admin/v1/plugins/hostile/enable", Some("admin"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(hostile_plugin(&server)["state"], "active");
+    for id in &waiting {
+        let case = hostile_case(&server, id);
+        let id_n = case["id"].as_i64().unwrap();
+        let decided = server.wait_case(id_n, "decided once enabled", |c| c["state"] != "received");
+        assert_eq!((&decided["state"], &decided["reason"]), (&json!("skipped"), &json!("benign")), "{decided}");
+    }
+}
