@@ -144,6 +144,10 @@ enum PluginCommand {
         /// Path without extension for the two files, e.g. `health`.
         #[arg(long)]
         out: PathBuf,
+        /// The agency the key is for, as the `[[agencies]]` entry names it (default: the
+        /// file name of `--out`).
+        #[arg(long)]
+        agency: Option<String>,
     },
     /// Sign a component with an agency key: writes FILE.sig (base64) beside it.
     Sign {
@@ -271,9 +275,19 @@ fn parse_time(s: &str) -> Result<i64, String> {
         .ok_or_else(|| "expected an RFC 3339 time, e.g. 2026-11-03T00:00:00+05:00".into())
 }
 
+/// `PROACTIVE_LOG` is an `EnvFilter`; a bare level (`debug`) applies to this crate only,
+/// with dependencies at `warn`, since a bare `debug` would drown the platform's own lines
+/// in the compiler's.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PROACTIVE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let directives = match std::env::var("PROACTIVE_LOG") {
+        Ok(v) if !v.trim().is_empty() && !v.contains(['=', ',']) => format!("warn,proactive_host={}", v.trim()),
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => "warn".into(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("PROACTIVE_LOG: {e}; logging warnings only");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
@@ -490,7 +504,10 @@ fn plugin_command(command: PluginCommand) -> anyhow::Result<ExitCode> {
     use crate::deploy::signing;
     match command {
         PluginCommand::Check { file } => plugin_check(&file),
-        PluginCommand::Keygen { out } => {
+        PluginCommand::Keygen { out, agency } => {
+            let agency = agency.unwrap_or_else(|| {
+                out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "AGENCY".into())
+            });
             let (secret, public) = signing::keygen();
             let (key, pub_path) = (out.with_extension("key"), out.with_extension("pub"));
             crate::audit::keys::write_private_new(&key, secret.as_bytes())?;
@@ -499,8 +516,10 @@ fn plugin_command(command: PluginCommand) -> anyhow::Result<ExitCode> {
             println!("secret key {} (keep it with the agency), public key {}", key.display(), pub_path.display());
             println!();
             println!("[[agencies]]");
-            println!("id = \"AGENCY\"");
+            println!("id = {agency:?}");
             println!("public_key = {public:?}");
+            println!();
+            println!("(add it to the server's --config file and restart the server: uploads are checked against it)");
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::Sign { file, key } => {
@@ -513,6 +532,13 @@ fn plugin_command(command: PluginCommand) -> anyhow::Result<ExitCode> {
         }
         PluginCommand::Push { file, server, token, signature, id, effective_from, no_activate } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let limit = crate::runtime::MAX_COMPONENT_BYTES;
+            anyhow::ensure!(
+                bytes.len() as u64 <= limit,
+                "{}: {} bytes is over the {limit}-byte limit for a component; the server would refuse it",
+                file.display(),
+                bytes.len()
+            );
             let sig_path = signature.unwrap_or_else(|| signature_path(&file));
             let sig = std::fs::read_to_string(&sig_path)
                 .with_context(|| format!("reading the signature {} (`proactive plugin sign`)", sig_path.display()))?;
@@ -606,7 +632,7 @@ impl Progress {
     }
 
     fn update(&mut self, s: &RunStats) {
-        let done = s.events_new + s.events_duplicate;
+        let done = s.events_new + s.events_duplicate + s.events_conflict;
         match &self.bar {
             Some(bar) => {
                 bar.set_length(s.events_total);

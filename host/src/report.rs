@@ -32,6 +32,8 @@ pub struct Report {
     pub services: Vec<ServiceReport>,
     pub events_new: u64,
     pub events_duplicate: u64,
+    /// Ids already stored for a different event.
+    pub events_conflict: u64,
     pub events_rejected: u64,
     pub replies: u64,
     pub replies_unmatched: u64,
@@ -88,6 +90,7 @@ impl Report {
             services,
             events_new: stats.events_new,
             events_duplicate: stats.events_duplicate,
+            events_conflict: stats.events_conflict,
             events_rejected,
             replies: stats.replies,
             replies_unmatched: stats.replies_unmatched,
@@ -151,9 +154,10 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nevents: {} new, {} already ingested, {} rejected · replies: {} ({} unmatched, {} already taken) · SMS queued in all: {}",
+            "\nevents: {} new, {} already ingested, {} id conflicts, {} rejected · replies: {} ({} unmatched, {} already taken) · SMS queued in all: {}",
             self.events_new,
             self.events_duplicate,
+            self.events_conflict,
             self.events_rejected,
             self.replies,
             self.replies_unmatched,

@@ -15,6 +15,8 @@ pub struct RunStats {
     pub events_total: u64,
     pub events_new: u64,
     pub events_duplicate: u64,
+    /// Events whose id was already stored for a different event: refused.
+    pub events_conflict: u64,
     pub replies: u64,
     pub replies_unmatched: u64,
     /// Replies already taken (the same number, time and text): replayed, not new.
@@ -63,6 +65,10 @@ pub fn run(
             match pipeline.ingest(e, now)? {
                 Ingested::New { .. } => stats.events_new += 1,
                 Ingested::Duplicate => stats.events_duplicate += 1,
+                Ingested::Conflict => {
+                    tracing::warn!(event = %e.id, "an event id already stored for a different event: refused");
+                    stats.events_conflict += 1
+                }
             }
             ei += 1;
         }
@@ -74,7 +80,7 @@ pub fn run(
         due.extend(network.take_replies(now));
         for mo in due {
             stats.replies += 1;
-            match pipeline.on_inbound(&mo.phone, &mo.text, mo.at.max(now))? {
+            match pipeline.on_inbound(&mo.phone, &mo.text, mo.at.max(now), mo.at.max(now))? {
                 InboundOutcome::Matched => {}
                 InboundOutcome::Duplicate => stats.replies_duplicate += 1,
                 InboundOutcome::Unmatched | InboundOutcome::Ambiguous => stats.replies_unmatched += 1,

@@ -124,6 +124,16 @@ fn signed_uploads_swap_in_and_every_refusal_leaves_the_active_version() {
     let (status, _) = server.post_json("/v1/events", "source", &birth("E-ADM-1", &child(1), &mother));
     assert_eq!(status, 201);
     assert_eq!(health_decision_sha(&server.db, "E-ADM-1"), sha(&v2), "new work runs on the new version");
+    // The same bytes again change nothing: the stored version stands as first uploaded,
+    // and the answer says it is active (it is), not "stored".
+    let (_, before) = server.get("/admin/v1/plugins/health/versions", "admin");
+    let (status, body) = upload(&server, "labour", &v2, Some(&keys.sign(&t, &v2, "health")), "?activate=false");
+    assert_eq!(status, 403, "another agency still may not: {body}");
+    let (status, body) = upload(&server, "admin", &v2, Some(&keys.sign(&t, &v2, "health")), "?activate=false");
+    assert_eq!((status, body["state"].as_str()), (201, Some("active")), "{body}");
+    let (_, after) = server.get("/admin/v1/plugins/health/versions", "admin");
+    assert_eq!(before, after, "no new version, no new action");
+    assert_eq!(body["version"], before["versions"][1], "the stored version, as stored: {body}");
 
     let v3 = variant("v3");
     let good = keys.sign(&t, &v3, "health");
@@ -134,11 +144,12 @@ fn signed_uploads_swap_in_and_every_refusal_leaves_the_active_version() {
     let refusals: Vec<Refusal> = vec![
         ("health", tampered.clone(), Some(good.clone()), 403, "bad-signature"),
         ("admin", tampered, Some(good.clone()), 403, "bad-signature"),
-        ("health", v3.clone(), Some(keys.sign(&t, &v3, "labour")), 403, "bad-signature"),
+        // Signed by another agency: named as the wrong agency, not as a broken signature.
+        ("health", v3.clone(), Some(keys.sign(&t, &v3, "labour")), 403, "forbidden"),
         ("admin", v3.clone(), Some(keys.sign(&t, &v3, "labour")), 403, "bad-signature"),
         ("health", v3.clone(), None, 400, "signature-missing"),
         ("health", v3.clone(), Some("not base64!".into()), 400, "signature-malformed"),
-        ("labour", v3.clone(), Some(good.clone()), 403, "bad-signature"),
+        ("labour", v3.clone(), Some(good.clone()), 403, "forbidden"),
         ("source", v3.clone(), Some(good.clone()), 403, "forbidden"),
         (
             "health",
@@ -340,4 +351,16 @@ fn fifty_reloads_under_load_fail_nothing_and_each_decision_names_the_version_the
         .unwrap();
     assert!(builds >= 2, "the load saw both builds (and maybe the seeded one): {builds}");
     eprintln!("reload under load: {} events, {decisions} health decisions, {builds} builds", sent.len());
+}
+
+#[test]
+fn plugin_push_refuses_an_oversized_file_before_sending_it() {
+    let t = TestDir::new();
+    let big = t.path().join("big.wasm");
+    std::fs::write(&big, vec![0u8; (33 << 20) as usize]).unwrap();
+    let args = ["plugin", "push", big.to_str().unwrap(), "--server", "http://127.0.0.1:9", "--token", "x"];
+    let out = crate::support::proactive(&args, t.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("over the 33554432-byte limit"), "{stderr}");
 }

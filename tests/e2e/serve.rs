@@ -193,12 +193,57 @@ fn bad_input_gets_a_json_4xx_that_names_the_problem() {
     let (status, body) =
         server.post_json("/v1/sms/inbound", "gateway", &json!({ "from": "+77015550000", "text": "да" }));
     assert_eq!((status, body["message"].as_str()), (400, Some("missing field `at`")), "{body}");
+    // A gateway's clock may not date a decision in another century, either way.
+    for (at, problem) in [("2199-12-31T12:00:00+05:00", "in the future"), ("1901-01-01T12:00:00+05:00", "days ago")] {
+        let reply = json!({ "from": "+77015550000", "text": "да", "at": at });
+        let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &reply);
+        assert_eq!(status, 400, "{at}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("`at`") && message.contains(problem), "{at}: {body}");
+    }
+    let receipt = json!({ "message_id": "sim-1", "status": "delivered", "at": "2199-12-31T12:00:00+05:00" });
+    let (status, body) = server.post_json("/v1/sms/status", "gateway", &receipt);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("in the future"), "{body}");
+
+    // One id for two different events: refused, and the stored one untouched.
+    let mut other = birth("E-B1", &iin(2026, 11, 4, Sex::Male, 42), &mother);
+    other["attributes"]["birth_order"] = json!("3");
+    let (status, body) = post("application/json", &other.to_string());
+    assert_eq!((status, body["error"].as_str()), (409, Some("event-id-conflict")), "{body}");
+    let batch = [other.to_string(), birth("E-B1", &child, &mother).to_string()].join("\n");
+    let (status, body) = post("application/x-ndjson", &batch);
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&str> =
+        body["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!((statuses, &body["conflict"]), (vec!["conflict", "duplicate"], &json!(1)), "{body}");
+    let stored: String =
+        open_store(&server.db).query_row("SELECT body FROM events WHERE id = 'E-B1'", [], |r| r.get(0)).unwrap();
+    assert!(stored.contains(&child), "the first event stands");
 
     // After all of that, the server still serves and the store holds exactly the good events.
     let (status, _) = server.call("GET", "/healthz", None, None);
     assert_eq!(status, 200);
     let events: i64 = open_store(&server.db).query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 2);
+}
+
+#[test]
+fn a_client_that_never_finishes_its_request_does_not_hold_the_shutdown() {
+    use std::io::Write as _;
+    let t = TestDir::new();
+    registry(&t, &[]);
+    let server = Server::start(&t, "drain_seconds = 1\n");
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    let mut half_headers = std::net::TcpStream::connect(&addr).unwrap();
+    half_headers.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+    assert!(log.contains("closing them") && log.contains("stopped"), "{log}");
+    drop((stalled, half_headers));
 }
 
 #[test]
@@ -335,4 +380,15 @@ fn the_openapi_document_lists_every_route_and_each_one_answers_as_documented() {
     }
     let error = &doc["components"]["schemas"]["ErrorBody"]["required"];
     assert_eq!(error, &json!(["error", "message"]));
+}
+
+#[test]
+fn the_files_a_server_keeps_beside_its_store_are_not_committed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for file in ["proactive.sqlite.tokens", "proactive.sqlite.keys/audit-signing.key", "x.sqlite.cache/a", "health.key"]
+    {
+        let out = std::process::Command::new("git").args(["check-ignore", "-q", file]).current_dir(root).status();
+        let Ok(status) = out else { return }; // no git here: nothing to commit either
+        assert!(status.success(), "{file} is not ignored by .gitignore");
+    }
 }

@@ -77,8 +77,15 @@ impl Tokens {
     pub fn from_config(tokens: &[TokenFile]) -> anyhow::Result<Tokens> {
         let mut out = Tokens::default();
         for (i, t) in tokens.iter().enumerate() {
-            let at = format!("token {} ({:?})", i + 1, t.id.chars().take(64).collect::<String>());
+            let at =
+                crate::redact::redact(&format!("token {} ({:?})", i + 1, t.id.chars().take(64).collect::<String>()));
             anyhow::ensure!(!t.id.trim().is_empty(), "{at}: `id` is empty");
+            for (field, value) in [("id", Some(&t.id)), ("agency", t.agency.as_ref())] {
+                anyhow::ensure!(
+                    !value.is_some_and(|v| crate::redact::has_identifier_digits(v)),
+                    "{at}: `{field}` must not contain a run of 10 or more digits: it enters the audit log"
+                );
+            }
             let bytes = hex::decode(t.sha256.trim())
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -165,6 +172,15 @@ mod tests {
         assert!(Tokens::from_config(&[short]).unwrap_err().to_string().contains("sha256"));
         let e = Tokens::from_config(&[token("admin", None), token("gateway", None)]).unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
+        for (id, agency) in [("091122615109", None), ("ops", Some("agency 870101300123"))] {
+            let mut t = token(if agency.is_some() { "agency" } else { "admin" }, agency);
+            t.id = id.into();
+            let e = Tokens::from_config(&[t]).unwrap_err().to_string();
+            assert!(
+                e.contains("10 or more digits") && !e.contains("091122615109") && !e.contains("870101300123"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,25 @@
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::intake::ndjson::parse_object;
+use crate::intake::ndjson::{FieldError, parse_object};
+use crate::model::Timestamp;
+
+/// How far ahead of the server's clock a sender's time may be: clocks drift, but an event
+/// or a reply from next week is a sender's bug, and a decision taken on it could not be
+/// undone.
+pub const MAX_FUTURE_SECONDS: i64 = 300;
+
+/// A sender's time must not be in the future, nor (with `max_age`) too far in the past.
+pub fn check_time(field: &str, t: Timestamp, now: Timestamp, max_age: Option<i64>) -> Result<(), FieldError> {
+    let problem = if t > now + MAX_FUTURE_SECONDS {
+        "is in the future".to_owned()
+    } else if let Some(age) = max_age.filter(|age| t < now - age) {
+        format!("is more than {} days ago", age / 86_400)
+    } else {
+        return Ok(());
+    };
+    Err(FieldError::Invalid { field: field.into(), problem })
+}
 
 /// The body as one JSON object; anything else is a 400 with `code` that says what is wrong.
 pub fn object(body: &[u8], code: &'static str) -> Result<Map<String, Value>, ApiError> {

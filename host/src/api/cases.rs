@@ -42,6 +42,8 @@ pub struct CaseView {
     /// The language the citizen is written to in (`kk` or `ru`).
     language: Option<&'static str>,
     consent_id: Option<String>,
+    /// The code the citizen's replies carry for this case (in the offer's text).
+    reply_code: Option<String>,
     /// How many questions have been sent.
     asks: u32,
     offered_at: Option<String>,
@@ -66,6 +68,8 @@ pub struct MessageView {
     state: MessageState,
     queued_at: String,
     sent_at: Option<String>,
+    /// The id the gateway gave the message, which its receipts name (`/v1/sms/status`).
+    gateway_id: Option<String>,
     /// The network's final word, once a receipt has come.
     delivery: Option<DeliveryView>,
 }
@@ -206,6 +210,7 @@ fn view(case: &Case, decisions: Option<&[DecisionRecord]>) -> CaseView {
         ground: case.ground.clone(),
         language: case.language.map(|l| l.as_str()),
         consent_id: case.consent_id.clone(),
+        reply_code: case.reply_code.clone(),
         asks: case.asks,
         offered_at: case.offered_at.map(rfc3339),
         deadline: case.deadline.map(rfc3339),
@@ -237,6 +242,7 @@ fn message_view(m: &OutboxMessage, receipts: &[Receipt]) -> MessageView {
         state: m.state,
         queued_at: rfc3339(m.queued_at),
         sent_at: m.sent_at.map(rfc3339),
+        gateway_id: m.gateway_id.clone(),
         delivery: receipts
             .iter()
             .find(|r| r.message_id == m.id)

@@ -22,10 +22,6 @@ use crate::intake::parse_event;
 use crate::model::{Event, Timestamp};
 use crate::pipeline::Ingested;
 
-/// How far ahead of the server's clock an event may claim to have happened: clocks drift,
-/// but an event from next week is a sender's bug, and a case opened on it could not be undone.
-pub const MAX_FUTURE_SECONDS: i64 = 300;
-
 /// One event as an agency's system sends it: the fields of a line of an intake file, and
 /// validated by the same code. (Described here for the API document; the validator is
 /// [`parse_event`].)
@@ -57,6 +53,9 @@ pub enum EventStatus {
     Duplicate,
     /// Refused (batch lines only; a single event is refused with a 400).
     Rejected,
+    /// The id is already stored for a different event: nothing was done (a single event
+    /// gets a 409).
+    Conflict,
 }
 
 /// What became of one event (of one line, in a batch).
@@ -78,19 +77,23 @@ pub struct EventOutcome {
 
 impl EventOutcome {
     fn ingested(line: Option<usize>, id: String, outcome: Ingested) -> Self {
-        let (status, cases) = match outcome {
-            Ingested::New { cases } => (EventStatus::Accepted, Some(cases)),
-            Ingested::Duplicate => (EventStatus::Duplicate, None),
+        let (status, cases, error) = match outcome {
+            Ingested::New { cases } => (EventStatus::Accepted, Some(cases), None),
+            Ingested::Duplicate => (EventStatus::Duplicate, None, None),
+            Ingested::Conflict => (EventStatus::Conflict, None, Some(CONFLICT.to_owned())),
         };
-        EventOutcome { line, id: Some(id), status, cases, error: None }
+        EventOutcome { line, id: Some(id), status, cases, error }
     }
 }
+
+const CONFLICT: &str = "this event id is already stored for a different event; nothing was done";
 
 /// A batch's results, one per line in line order, with the totals.
 #[derive(Serialize, ToSchema)]
 pub struct BatchOutcome {
     accepted: usize,
     duplicate: usize,
+    conflict: usize,
     rejected: usize,
     results: Vec<EventOutcome>,
 }
@@ -113,6 +116,7 @@ pub struct BatchOutcome {
         (status = 200, description = "A duplicate event (JSON), or a batch's per-line results (NDJSON)",
             content((EventOutcome = "application/json"), (BatchOutcome = "application/x-ndjson"))),
         (status = 400, description = "The event is invalid; the message names the field", body = ErrorBody),
+        (status = 409, description = "The id is already stored for a different event", body = ErrorBody),
         (status = 403, description = "The token is not an event source", body = ErrorBody),
         (status = 413, description = "The body or the batch is over the limit", body = ErrorBody),
     ),
@@ -140,6 +144,7 @@ pub async fn post_events(
     let status = match outcome {
         Ingested::New { .. } => StatusCode::CREATED,
         Ingested::Duplicate => StatusCode::OK,
+        Ingested::Conflict => return Err(ApiError::new(StatusCode::CONFLICT, "event-id-conflict", CONFLICT)),
     };
     Ok((status, Json(EventOutcome::ingested(None, id, outcome))).into_response())
 }
@@ -147,9 +152,7 @@ pub async fn post_events(
 /// Validate one event object as file intake does, plus the server's clock bound.
 fn validate(map: &serde_json::Map<String, Value>, received: Timestamp) -> Result<Event, String> {
     let event = parse_event(map).map_err(|e| crate::redact::redact(&e.to_string()))?;
-    if event.occurred_at > received + MAX_FUTURE_SECONDS {
-        return Err("field `occurred_at`: is in the future".into());
-    }
+    super::body::check_time("occurred_at", event.occurred_at, received, None).map_err(|e| e.to_string())?;
     Ok(event)
 }
 
@@ -191,5 +194,6 @@ async fn batch(state: &Arc<AppState>, body: Bytes) -> Result<Response, ApiError>
     let count = |s: fn(&EventStatus) -> bool| results.iter().filter(|r| s(&r.status)).count();
     let accepted = count(|s| matches!(s, EventStatus::Accepted));
     let duplicate = count(|s| matches!(s, EventStatus::Duplicate));
-    Ok(Json(BatchOutcome { accepted, duplicate, rejected, results }).into_response())
+    let conflict = count(|s| matches!(s, EventStatus::Conflict));
+    Ok(Json(BatchOutcome { accepted, duplicate, conflict, rejected, results }).into_response())
 }

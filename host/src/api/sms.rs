@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Principal, Role};
+use super::body::check_time;
 use super::error::{ApiError, ErrorBody};
 use crate::intake::ndjson::{FieldError, Fields};
 use crate::pipeline::{InboundOutcome, ReceiptOutcome};
@@ -23,6 +24,10 @@ use crate::store::DeliveryStatus;
 
 /// The longest reply taken: ten concatenated parts, which no answer to an offer needs.
 pub const MAX_REPLY_CHARS: usize = 1600;
+
+/// The oldest reply taken: a gateway may hold messages while the host is down, but a
+/// week-old answer belongs to an offer whose window has closed.
+pub const MAX_REPLY_AGE_SECONDS: i64 = 7 * 86_400;
 
 /// A citizen's SMS as the gateway received it.
 #[derive(ToSchema)]
@@ -78,6 +83,7 @@ pub async fn inbound(
     let body = body?;
     let map = super::body::object(&body, "invalid-reply")?;
     let f = Fields::new(&map);
+    let now = state.now();
     let read = || -> Result<(String, String, i64), FieldError> {
         f.only(&["from", "text", "at"])?;
         let from = f.str("from")?;
@@ -91,10 +97,12 @@ pub async fn inbound(
                 problem: format!("is over {MAX_REPLY_CHARS} characters"),
             });
         }
-        Ok((from.to_owned(), text.to_owned(), f.time("at")?))
+        let at = f.time("at")?;
+        check_time("at", at, now, Some(MAX_REPLY_AGE_SECONDS))?;
+        Ok((from.to_owned(), text.to_owned(), at))
     };
     let (from, text, at) = read().map_err(|e| ApiError::bad_request("invalid-reply", e.to_string()))?;
-    let outcome = state.run(move |p| p.on_inbound(&from, &text, at)).await?;
+    let outcome = state.run(move |p| p.on_inbound(&from, &text, at, now)).await?;
     let status = match outcome {
         InboundOutcome::Matched => InboundStatus::Matched,
         InboundOutcome::Duplicate => InboundStatus::Duplicate,
@@ -153,6 +161,7 @@ pub async fn delivery_status(
     let body = body?;
     let map = super::body::object(&body, "invalid-receipt")?;
     let f = Fields::new(&map);
+    let now = state.now();
     let read = || -> Result<(String, DeliveryStatus, i64), FieldError> {
         f.only(&["message_id", "status", "at"])?;
         let id = f.str("message_id")?;
@@ -164,10 +173,11 @@ pub async fn delivery_status(
             field: "status".into(),
             problem: format!("must be one of {known}"),
         })?;
-        Ok((id.to_owned(), status, f.time("at")?))
+        let at = f.time("at")?;
+        check_time("at", at, now, None)?;
+        Ok((id.to_owned(), status, at))
     };
     let (id, status, at) = read().map_err(|e| ApiError::bad_request("invalid-receipt", e.to_string()))?;
-    let now = state.now();
     let outcome = state.run(move |p| p.on_receipt(&id, status, at, now)).await?;
     match outcome {
         ReceiptOutcome::Recorded { .. } => Ok(Json(StatusResult { status: StatusOutcome::Recorded })),

@@ -233,9 +233,15 @@ impl Deployer {
         if bytes.len() as u64 > MAX_COMPONENT_BYTES {
             return Err(DeployError::TooLarge(bytes.len()));
         }
-        match &requester.agency {
-            Some(agency) => self.keys.verify(agency, bytes, signature).map_err(DeployError::Signature),
-            None => Ok(()),
+        let Some(agency) = &requester.agency else { return Ok(()) };
+        match self.keys.verify(agency, bytes, signature) {
+            Err(SignatureError::Invalid(_)) if let Some(other) = self.keys.signer(bytes, signature) => {
+                Err(DeployError::Forbidden(format!(
+                    "the upload is signed by agency {other:?}; this token acts for agency {agency:?}, \
+                     which may upload only its own plugins, signed with its own key"
+                )))
+            }
+            verified => verified.map_err(DeployError::Signature),
         }
     }
 
@@ -311,7 +317,11 @@ impl Deployer {
                 service.id, other.reference.id
             )));
         }
-        let mut version = PluginVersion {
+        // The same bytes again: the stored version stands as it was uploaded (signature,
+        // uploader, time); only an activation or schedule is new.
+        let stored = existing.iter().find(|v| v.sha256 == plugin.reference.hash).cloned();
+        let effective_from = effective_from.filter(|t| *t > now);
+        let mut version = stored.clone().unwrap_or_else(|| PluginVersion {
             seq: 0,
             plugin: id.to_owned(),
             version: plugin.reference.version.clone(),
@@ -320,11 +330,13 @@ impl Deployer {
             signature: signature.map(|s| s.trim().to_owned()),
             uploaded_at: now,
             uploaded_by: requester.actor.clone(),
-            effective_from: effective_from.filter(|t| *t > now),
-        };
-        let scheduled = version.effective_from.is_some();
+            effective_from,
+        });
+        let serving = status(&self.store.plugin_actions(Some(id))?).serving();
         let mut tx = self.store.begin()?;
-        version.seq = tx.insert_plugin_version(&version, bytes)?;
+        if stored.is_none() {
+            version.seq = tx.insert_plugin_version(&version, bytes)?;
+        }
         let act = |tx: &mut dyn crate::store::Tx, action: &str| -> anyhow::Result<()> {
             tx.insert_plugin_action(&PluginAction {
                 seq: 0,
@@ -338,13 +350,17 @@ impl Deployer {
                 tx,
                 Entry::new(now, &admin_actor(requester), &format!("plugin.{action}")).outcome("ok").detail(json!({
                     "plugin": id, "version": version.version, "sha256": version.sha256, "agency": agency,
-                    "effective_from": version.effective_from,
+                    "effective_from": effective_from,
                 })),
             )?;
             Ok(())
         };
-        act(&mut *tx, "upload")?;
-        let state = match (activate, scheduled) {
+        if stored.is_none() {
+            act(&mut *tx, "upload")?;
+        }
+        let already_serving = serving == Some(version.seq);
+        let state = match (activate, effective_from.is_some()) {
+            _ if already_serving => "active",
             (false, _) => "stored",
             (true, true) => {
                 act(&mut *tx, "schedule")?;
@@ -356,7 +372,7 @@ impl Deployer {
             }
         };
         tx.commit()?;
-        if state == "active" {
+        if state == "active" && !already_serving {
             self.install(id, version.seq, plugin, now)?;
         }
         Ok(Uploaded { version, state, cached })

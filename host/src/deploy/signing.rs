@@ -46,6 +46,12 @@ impl AgencyKeys {
         let key = self.by_agency.get(agency).ok_or_else(|| SignatureError::UnknownAgency(agency.to_owned()))?;
         key.verify_strict(bytes, &sig).map_err(|_| SignatureError::Invalid(agency.to_owned()))
     }
+
+    /// The agency whose key a valid signature is by, if any: to tell an agency that signed
+    /// another agency's build (or uploads with the wrong token) what is actually wrong.
+    pub fn signer(&self, bytes: &[u8], signature: Option<&str>) -> Option<&str> {
+        self.by_agency.keys().find(|a| self.verify(a, bytes, signature).is_ok()).map(String::as_str)
+    }
 }
 
 /// A public key as configured: base64 of the 32 key bytes.

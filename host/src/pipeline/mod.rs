@@ -77,6 +77,8 @@ pub enum Ingested {
     },
     /// The event id was already stored: nothing was done.
     Duplicate,
+    /// The event id is already stored for a different event: nothing was done.
+    Conflict,
 }
 
 /// What happened to an incoming SMS.
@@ -130,6 +132,11 @@ impl Pipeline {
         let plugins = self.runtime.active();
         let mut tx = self.store.begin()?;
         let seen_before = !tx.insert_event(event, now)?;
+        if seen_before && tx.stored_event(&event.id)?.as_ref() != Some(event) {
+            // One id, two different events: the sender's bug, and never ours to guess.
+            crate::metrics::step("intake", "conflict");
+            return Ok(Ingested::Conflict);
+        }
         let existing = if seen_before { tx.case_services(&event.id)? } else { Vec::new() };
         let pending: Vec<_> = plugins.subscribers(&event.kind).filter(|(_, s)| !existing.contains(&s.id)).collect();
         if seen_before && pending.is_empty() {
@@ -424,7 +431,16 @@ impl Pipeline {
 
     /// Take an incoming SMS: match it to an open case by number and reply code, and let the
     /// service decide. A reply that matches nothing is stored and answered with help.
-    pub fn on_inbound(&self, raw_phone: &str, text: &str, at: Timestamp) -> anyhow::Result<InboundOutcome> {
+    /// `at` is when the gateway received it (stored, the idempotency key, shown to the
+    /// plugin); `now` is when the host decides: consent is checked and messages queued as
+    /// of `now`, so a gateway's wrong clock cannot date a decision in another century.
+    pub fn on_inbound(
+        &self,
+        raw_phone: &str,
+        text: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> anyhow::Result<InboundOutcome> {
         let reading = reply::read(text);
         let phone = crate::gate::phone::normalise(raw_phone).ok();
         let phone_key = phone.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_else(|| raw_phone.to_owned());
@@ -470,7 +486,7 @@ impl Pipeline {
         let log = &self.settings.audit;
         log.append(
             &mut *tx,
-            Entry::new(at, &Actor::Sms, "sms.received")
+            Entry::new(now, &Actor::Sms, "sms.received")
                 .case(target.map(|c| c.id))
                 .outcome(json_word(&status))
                 .detail(json!({ "inbound": inbound_id, "answer": reading.answer, "from": log.phone(&phone_key) })),
@@ -479,7 +495,7 @@ impl Pipeline {
             if let Some(p) = &phone {
                 let lang = open.first().and_then(|c| c.language).unwrap_or_default();
                 let codes: Vec<&str> = open.iter().filter_map(|c| c.reply_code.as_deref()).collect();
-                messages::queue_help(&mut *tx, &self.settings, p.as_str(), lang, &codes, at)?;
+                messages::queue_help(&mut *tx, &self.settings, p.as_str(), lang, &codes, now)?;
             }
             tx.commit()?;
             return Ok(if status == InboundStatus::Ambiguous {
@@ -492,7 +508,7 @@ impl Pipeline {
         let plugins = self.runtime.active();
         let Some((plugin, service)) = plugins.service(&case.service) else {
             let why = "no active plugin carries the service";
-            apply::host_outcome(log, &mut *tx, &mut case, CaseState::Failed, why, at)?;
+            apply::host_outcome(log, &mut *tx, &mut case, CaseState::Failed, why, now)?;
             tx.update_case(&case)?;
             tx.commit()?;
             return Ok(InboundOutcome::Matched);
@@ -502,8 +518,8 @@ impl Pipeline {
         };
         let input = case_input(&case, &event);
         let reply_in = ReplyInput { text, answer: reading.answer, received_at: at };
-        let result = self.runtime.on_reply(plugin, service, self.context(plugin, service, at), &input, &reply_in);
-        self.applier(plugin, service, at).apply(&mut *tx, &mut case, Stage::Reply, result)?;
+        let result = self.runtime.on_reply(plugin, service, self.context(plugin, service, now), &input, &reply_in);
+        self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Reply, result)?;
         tx.update_case(&case)?;
         tx.commit()?;
         Ok(InboundOutcome::Matched)

@@ -55,6 +55,8 @@ pub struct LimitsFile {
     pub tick_ms: Option<u64>,
     /// Consecutive failed calls that pause a plugin (0: never).
     pub breaker_failures: Option<u32>,
+    /// How long shutdown waits for open connections, in seconds.
+    pub drain_seconds: Option<u64>,
 }
 
 /// A bearer token as configured: only its SHA-256 is ever written down.
@@ -97,6 +99,7 @@ pub struct ServeConfig {
     pub max_batch_lines: usize,
     pub tick: std::time::Duration,
     pub breaker_failures: u32,
+    pub drain: std::time::Duration,
     pub tokens: Vec<TokenFile>,
     pub agency_keys: crate::deploy::signing::AgencyKeys,
     pub clock_file: Option<PathBuf>,
@@ -126,6 +129,8 @@ impl ServeConfig {
         anyhow::ensure!(max_batch_lines >= 1, "setting `limits.max_batch_lines`: at least 1");
         let tick_ms = file.limits.tick_ms.unwrap_or(1000);
         anyhow::ensure!((10..=60_000).contains(&tick_ms), "setting `limits.tick_ms`: between 10 and 60000");
+        let drain_seconds = file.limits.drain_seconds.unwrap_or(30);
+        anyhow::ensure!((1..=3600).contains(&drain_seconds), "setting `limits.drain_seconds`: between 1 and 3600");
         let mut agency_keys = crate::deploy::signing::AgencyKeys::default();
         for (i, a) in file.agencies.iter().enumerate() {
             let key = crate::deploy::signing::parse_public_key(&a.public_key)
@@ -146,6 +151,7 @@ impl ServeConfig {
                 .limits
                 .breaker_failures
                 .unwrap_or_else(|| crate::runtime::Limits::default().breaker_failures),
+            drain: std::time::Duration::from_secs(drain_seconds),
             tokens: file.tokens,
             agency_keys,
             clock_file: o.clock_file.clone(),

@@ -127,14 +127,27 @@ async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwo
     let ticker = tokio::spawn(tick_loop(state.clone(), network, config.tick, config.db.clone(), stopped));
     let app = api::router(state.clone(), config.max_body_bytes);
     let draining = state.clone();
-    axum::serve(listener, app)
+    let (signalled, mut signal) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             eprintln!("proactive serve: shutting down, finishing requests in flight");
             draining.draining.store(true, Ordering::Relaxed);
+            let _ = signalled.send(true);
         })
-        .await
-        .context("serving HTTP")?;
+        .into_future();
+    // A client that never finishes its request must not hold the shutdown forever: after
+    // the drain time, open connections are dropped. Pipeline steps are transactions, and
+    // the final checkpoint below waits for any step still running.
+    let drain = config.drain;
+    let deadline = async move {
+        let _ = signal.wait_for(|s| *s).await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        served = server => served.context("serving HTTP")?,
+        () = deadline => eprintln!("proactive serve: connections still open after {drain:?}; closing them"),
+    }
     let _ = stop.send(true);
     ticker.await.context("the ticker task")?;
     let db = config.db.clone();
@@ -186,7 +199,7 @@ async fn tick_loop(
                 }
                 let p = &s.pipeline;
                 for mo in network.take_replies(now) {
-                    p.on_inbound(&mo.phone, &mo.text, mo.at)?;
+                    p.on_inbound(&mo.phone, &mo.text, mo.at, now)?;
                 }
                 p.resume_waiting(now, 500)?;
                 p.fire_timers(now)?;

@@ -321,6 +321,8 @@ pub trait Tx {
     fn codes_in_use(&mut self, phone: &str) -> anyhow::Result<Vec<String>>;
     /// The services that already have a case for an event.
     fn case_services(&mut self, event_id: &str) -> anyhow::Result<Vec<String>>;
+    /// As [`Store::event`], inside the transaction.
+    fn stored_event(&mut self, id: &str) -> anyhow::Result<Option<Event>>;
     /// How many audit entries there are (the next one's index).
     fn audit_size(&mut self) -> anyhow::Result<u64>;
     /// Store an audit entry at the end of the log ([`crate::audit::AuditLog::append`]

@@ -759,6 +759,12 @@ impl Tx for SqliteTx<'_> {
         Ok((n == 1).then(|| self.conn.last_insert_rowid()))
     }
 
+    fn stored_event(&mut self, id: &str) -> anyhow::Result<Option<Event>> {
+        let mut st = self.conn.prepare_cached("SELECT body FROM events WHERE id = ?1")?;
+        let body: Option<String> = st.query_row([id], |r| r.get(0)).optional()?;
+        body.map(|b| serde_json::from_str(&b).context("stored event is not valid JSON")).transpose()
+    }
+
     fn case_services(&mut self, event_id: &str) -> anyhow::Result<Vec<String>> {
         let mut st = self.conn.prepare_cached("SELECT service FROM cases WHERE event_id = ?1")?;
         let rows = st.query_map([event_id], |r| r.get(0))?;
