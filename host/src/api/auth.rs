@@ -120,9 +120,11 @@ impl Tokens {
         let Some(header) = header else {
             return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header"));
         };
+        // The scheme is case-insensitive (RFC 9110, section 11.1).
         let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
         self.by_digest.get(&digest(token)).cloned().ok_or_else(|| ApiError::unauthorized("unknown token"))
@@ -142,7 +144,10 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?),
+        };
         state.tokens.authenticate(header)
     }
 }
@@ -187,6 +192,7 @@ mod tests {
     fn authentication_by_digest() {
         let tokens = Tokens::from_config(&[token("gateway", None)]).unwrap();
         assert_eq!(tokens.authenticate(Some("Bearer secret")).unwrap().role, Role::Gateway);
+        assert_eq!(tokens.authenticate(Some("bearer secret")).unwrap().role, Role::Gateway, "any case");
         assert!(tokens.authenticate(Some("Bearer other")).is_err());
         assert!(tokens.authenticate(Some("secret")).is_err());
         assert!(tokens.authenticate(None).is_err());

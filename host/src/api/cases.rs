@@ -128,7 +128,7 @@ pub async fn get_case(
     let id: i64 =
         raw.parse().map_err(|_| ApiError::bad_request("invalid-case-id", "the case id must be a whole number"))?;
     let found = state
-        .run(move |p| {
+        .read(move |p| {
             let Some(case) = p.store().case(id)? else { return Ok(None) };
             let decisions = p.store().decisions(id)?;
             let messages = p.store().messages_for_case(id)?;
@@ -194,7 +194,7 @@ pub async fn list_cases(
         }
     }
     let limit = filter.limit;
-    let cases = state.run(move |p| p.store().find_cases(&filter)).await?;
+    let cases = state.read(move |p| p.store().find_cases(&filter)).await?;
     let next = (cases.len() == limit).then(|| cases.last().map(|c| c.id)).flatten();
     Ok(Json(CaseList { cases: cases.iter().map(|c| view(c, None)).collect(), next_after: next }))
 }

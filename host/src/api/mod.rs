@@ -56,6 +56,16 @@ impl AppState {
         self.blocking(true, move |s| f(&s.pipeline).map_err(|e| ApiError::internal(&e))).await
     }
 
+    /// Read the store on a blocking thread without the pipeline's lock: reads see committed
+    /// steps only (each step is one transaction), so they need not wait for a long batch.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pipeline) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.blocking(false, move |s| f(&s.pipeline).map_err(|e| ApiError::internal(&e))).await
+    }
+
     /// Run `f` on a blocking thread, holding the pipeline's lock when `locked`.
     pub async fn blocking<T, F>(self: &Arc<Self>, locked: bool, f: F) -> Result<T, ApiError>
     where
