@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod breaker;
 mod demo_expectation;
+mod fuzz;
 mod ingest;
 mod native;
 mod receipts;
