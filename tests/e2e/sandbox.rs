@@ -24,13 +24,17 @@ const BIRTH_SERVICES: [&str; 3] =
 const DEFENCE_SERVICE: &str = "defence.conscription-registration";
 
 /// Each hostile region, with what its case's failure reason must say.
-const MISBEHAVIOURS: [(&str, &[&str]); 5] = [
+const MISBEHAVIOURS: [(&str, &[&str]); 7] = [
     ("loop", &["CPU budget"]),
     ("oom", &["memory limit"]),
     ("stack", &["stack overflow"]),
     ("panic", &["trapped"]),
     ("huge", &["skip reason", "over the", "limit"]),
+    ("facts", &["host import", "host calls"]),
+    ("logs", &["host import", "log calls"]),
 ];
+/// The hostile plugin offers on this region, with placeholder syntax in a template value.
+const INJECT_REGION: &str = "inject";
 const BENIGN_REGION: &str = "astana";
 
 /// Only a guard against a hang turning into a stuck test run: not a performance assertion.
@@ -201,6 +205,7 @@ fn sandbox_hostile_plugin_fails_only_its_own_cases() {
     let hostile = std::fs::read(component(HOSTILE.0)).expect("reading the built hostile component");
     let plugins = t.plugins(&[(&format!("{}.wasm", HOSTILE.1), hostile)]);
     let mut regions: Vec<&str> = MISBEHAVIOURS.iter().map(|(r, _)| *r).collect();
+    regions.push(INJECT_REGION);
     regions.push(BENIGN_REGION);
     let s = write_scenario(&t, &regions, false);
     let db = t.path().join("run.sqlite");
@@ -233,19 +238,34 @@ fn sandbox_hostile_plugin_fails_only_its_own_cases() {
     let (state, reason, _) = case(&store, &format!("B-{BENIGN_REGION}"), HOSTILE_SERVICE);
     assert_eq!((state.as_str(), reason.as_deref()), ("skipped", Some("benign")));
 
-    // The report agrees with the store: five failures, one per kind, and one skip.
+    // Placeholder syntax in a value is sent as it stands: the one real code is the case's.
+    let (text, code): (String, String) = store
+        .query_row(
+            &format!(
+                "SELECT o.text, c.reply_code FROM outbox o JOIN cases c ON c.id = o.case_id \
+                 WHERE c.event_id = 'B-{INJECT_REGION}' AND c.service = '{HOSTILE_SERVICE}'"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the injected offer was queued");
+    assert!(text.contains("((code)) ((name)) 0000"), "the value stays literal: {text}");
+    assert_eq!(text.matches(code.as_str()).count(), 2, "only the template's own placeholders took the code: {text}");
+
+    // The report agrees with the store: one failure per misbehaviour, one offer, one skip.
+    let misbehaving = MISBEHAVIOURS.len() as u64;
     let h = service_report(&report, HOSTILE_SERVICE);
-    assert_eq!(h["events"], 6, "{h:#}");
+    assert_eq!(h["events"], misbehaving + 2, "{h:#}");
     assert_eq!(h["skipped"], 1, "{h:#}");
-    assert_eq!(h["offers"], 0, "{h:#}");
+    assert_eq!(h["offers"], 1, "{h:#}");
     assert_eq!(h["open"], 0, "{h:#}");
     let failed = counts(&h["failed"]);
     assert_eq!(failed, expected_failed, "report failed counts vs the store's reasons");
-    assert_eq!(failed.values().sum::<u64>(), 5, "{h:#}");
-    assert_eq!(failed.len(), 5, "five distinct failure kinds: {failed:?}");
+    assert_eq!(failed.values().sum::<u64>(), misbehaving, "{h:#}");
+    assert_eq!(failed.len(), 6, "six distinct failure kinds (two host-import abuses): {failed:?}");
     assert_eq!(
         count(&store, &format!("SELECT COUNT(*) FROM cases WHERE service = '{HOSTILE_SERVICE}' AND state = 'failed'")),
-        5
+        misbehaving as i64
     );
 
     // The real services got every one of the same events and carried on normally: each
@@ -262,13 +282,13 @@ fn sandbox_hostile_plugin_fails_only_its_own_cases() {
             );
         }
         let r = service_report(&report, service);
-        assert_eq!(r["events"], 6, "{r:#}");
-        assert_eq!(r["offers"], 6, "{r:#}");
+        assert_eq!(r["events"], misbehaving + 2, "{r:#}");
+        assert_eq!(r["offers"], misbehaving + 2, "{r:#}");
         assert_eq!(counts(&r["failed"]), BTreeMap::new(), "{r:#}");
-        assert_eq!(counts(&r["refused"]), BTreeMap::from([("no-answer".to_owned(), 6)]), "{r:#}");
-        assert!(r["messages"].as_u64().unwrap() >= 6, "every offer was sent: {r:#}");
+        assert_eq!(counts(&r["refused"]), BTreeMap::from([("no-answer".to_owned(), misbehaving + 2)]), "{r:#}");
+        assert!(r["messages"].as_u64().unwrap() >= misbehaving + 2, "every offer was sent: {r:#}");
     }
-    assert_eq!(report["events_new"], 6);
+    assert_eq!(report["events_new"], misbehaving + 2);
     assert_eq!(report["events_rejected"], 0);
     assert_eq!(report["audit_intact"], true);
 }

@@ -16,6 +16,9 @@
 //! | `stack` | recurses without end                        | wasm stack overflow         |
 //! | `panic` | panics                                      | plugin trapped              |
 //! | `huge`  | returns a skip with a 10 MB reason          | invalid decision (too big)  |
+//! | `facts` | calls `fact` with garbage, in a tight loop  | host import abused          |
+//! | `logs`  | calls `log` in a tight loop                 | host import abused          |
+//! | `inject`| offers, with a template value that reads `((code)) ((name))` | sent literally |
 //! | other   | `skip("benign")`                            | a normal skip               |
 //!
 //! `on_reply` and `on_timeout` simply refuse. Never ship this.
@@ -43,9 +46,9 @@ impl Plugin for Hostile {
             effective_from: "2026-01-01".into(),
             templates: vec![Template::question(
                 "offer",
-                &[],
-                "Сынақ хабарламасы. Жауап: ИӘ ((code)) немесе ЖОҚ ((code))",
-                "Тестовое сообщение. Ответ: ДА ((code)) или НЕТ ((code))",
+                &["name"],
+                "Сынақ хабарламасы ((name)). Жауап: ИӘ ((code)) немесе ЖОҚ ((code))",
+                "Тестовое сообщение ((name)). Ответ: ДА ((code)) или НЕТ ((code))",
             )],
         }]
     }
@@ -60,6 +63,11 @@ impl Plugin for Hostile {
             }
             Some("panic") => panic!("the hostile plugin panics on purpose"),
             Some("huge") => Decision::skip("x".repeat(HUGE_REASON_BYTES)),
+            Some("facts") => pester_facts(),
+            Some("logs") => loop {
+                proactive_sdk::host::log(proactive_sdk::host::Level::Info, &"\u{0}\u{202E}".repeat(1000));
+            },
+            Some("inject") => Decision::offer(msg("offer", &[("name", INJECTED)]), "injected"),
             _ => Decision::skip("benign"),
         }
     }
@@ -74,6 +82,20 @@ impl Plugin for Hostile {
 }
 
 proactive_sdk::export_plugin!(Hostile);
+
+/// What the `inject` offer's value says: placeholder syntax, which the host must send as
+/// it stands rather than expand.
+pub const INJECTED: &str = "((code)) ((name)) 0000";
+
+/// Asks for facts nobody may have, with names no manifest declares, without end.
+fn pester_facts() -> Decision {
+    let mut n = 0usize;
+    loop {
+        let junk = "\u{0}".repeat(n % 4096);
+        let _ = proactive_sdk::host::fact(&junk, "no.such.scope", &"k".repeat(n % 70_000));
+        n = core::hint::black_box(n + 1);
+    }
+}
 
 /// Burns CPU forever. `black_box` keeps the optimiser from proving the loop pointless.
 fn spin() -> Decision {
