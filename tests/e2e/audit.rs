@@ -165,7 +165,7 @@ fn run() -> &'static Run {
         let result = Command::new(env!("CARGO_BIN_EXE_proactive"))
             .args(["demo", "--people", "800", "--seed", "11", "--out", path(&out), "--plugins", path(&plugins)])
             .current_dir(t.path())
-            .env("PROACTIVE_LOG", "debug")
+            .env("PROACTIVE_LOG", "debug,proactive_host=trace") // every crate, not only ours
             .env_remove("PROACTIVE_AUDIT_KEYS")
             .output()
             .expect("running the demo");

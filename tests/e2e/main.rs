@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod audit;
 mod breaker;
+mod crash;
 mod demo_expectation;
 mod fuzz;
 mod ingest;

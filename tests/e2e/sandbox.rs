@@ -30,7 +30,7 @@ const MISBEHAVIOURS: [(&str, &[&str]); 7] = [
     ("stack", &["stack overflow"]),
     ("panic", &["trapped"]),
     ("huge", &["skip reason", "over the", "limit"]),
-    ("facts", &["host import", "host calls"]),
+    ("facts", &["host import"]),
     ("logs", &["host import", "log calls"]),
 ];
 /// The hostile plugin offers on this region, with placeholder syntax in a template value.
