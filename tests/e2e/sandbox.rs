@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use proactive_host::demo::ALL_SCOPES;
 
-use crate::support::{HOSTILE, PLUGINS, TestDir, assert_success, component, count, open_store, proactive};
+use crate::support::{
+    HOSTILE, HOSTILE_MANIFEST, PLUGINS, TestDir, assert_success, component, count, open_store, proactive,
+};
 
 const HOSTILE_SERVICE: &str = "hostile.misbehave";
 /// The real services that subscribe to `birth.registered`.
@@ -311,7 +313,12 @@ const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 #[test]
 fn sandbox_broken_files_are_reported_by_name_and_the_real_plugins_still_load() {
     let t = TestDir::new();
-    let plugins = t.plugins(&[("broken.wasm", noise(4096)), ("core.wasm", CORE_MODULE.to_vec())]);
+    let huge = std::fs::read(component(HOSTILE_MANIFEST.0)).expect("the built huge-manifest component");
+    let plugins = t.plugins(&[
+        ("broken.wasm", noise(4096)),
+        ("core.wasm", CORE_MODULE.to_vec()),
+        (&format!("{}.wasm", HOSTILE_MANIFEST.1), huge),
+    ]);
     let s = write_scenario(&t, &[BENIGN_REGION], true);
     let db = t.path().join("run.sqlite");
     let args = s.ingest_args(&db, &plugins);
@@ -325,6 +332,8 @@ fn sandbox_broken_files_are_reported_by_name_and_the_real_plugins_still_load() {
         assert!(line.contains("plugin not loaded"), "{line}");
         assert!(line.contains("not a valid WebAssembly component"), "{line}");
     }
+    let line = stderr.lines().find(|l| l.contains("huge-manifest.wasm")).expect("the huge manifest is named");
+    assert!(line.contains("plugin not loaded") && line.contains("300 services; at most 64"), "{line}");
     for (_, name) in PLUGINS {
         assert!(!stderr.contains(&format!("{name}.wasm")), "{name}.wasm must load cleanly:\n{stderr}");
     }

@@ -18,6 +18,7 @@ pub const PLUGINS: [(&str, &str); 4] = [
     ("plugin-education", "education"),
 ];
 pub const HOSTILE: (&str, &str) = ("hostile-plugin", "hostile");
+pub const HOSTILE_MANIFEST: (&str, &str) = ("hostile-manifest-plugin", "huge-manifest");
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is inside the workspace").to_path_buf()
@@ -41,7 +42,7 @@ pub fn guests() -> &'static Path {
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("CARGO_TARGET_DIR");
-        for (krate, _) in PLUGINS.iter().chain([&HOSTILE]) {
+        for (krate, _) in PLUGINS.iter().chain([&HOSTILE, &HOSTILE_MANIFEST]) {
             cmd.args(["--package", krate]);
         }
         let out = cmd.output().expect("running cargo to build the guests");

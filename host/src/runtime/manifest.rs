@@ -36,10 +36,20 @@ pub struct TemplateSpec {
     pub ru: String,
 }
 
+/// Bounds on a manifest, far above what a real service needs: a huge manifest is refused
+/// with a reason before the host spends time or memory on it.
+pub const MAX_SERVICES: usize = 64;
+pub const MAX_LIST: usize = 16;
+pub const MAX_TEMPLATES: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
     #[error("the component declares no services")]
     NoServices,
+    #[error("the component declares {0} services; at most {MAX_SERVICES}")]
+    TooManyServices(usize),
+    #[error("service {service:?}: {count} {what}; at most {max}")]
+    TooMany { service: String, what: &'static str, count: usize, max: usize },
     #[error("service {0:?}: id must be 1-64 characters of a-z, 0-9, '.', '-'")]
     BadId(String),
     #[error("service {0:?} is declared twice")]
@@ -82,6 +92,9 @@ pub fn validate(raw: Vec<wit::ServiceManifest>) -> Result<Vec<ServiceSpec>, Mani
     if raw.is_empty() {
         return Err(ManifestError::NoServices);
     }
+    if raw.len() > MAX_SERVICES {
+        return Err(ManifestError::TooManyServices(raw.len()));
+    }
     let mut out: Vec<ServiceSpec> = Vec::with_capacity(raw.len());
     for m in raw {
         let spec = validate_one(m)?;
@@ -107,6 +120,15 @@ fn validate_one(m: wit::ServiceManifest) -> Result<ServiceSpec, ManifestError> {
     for (lang, title) in [("kk", &m.title_kk), ("ru", &m.title_ru)] {
         if title.trim().is_empty() || title.chars().count() > 200 {
             return Err(ManifestError::BadTitle { service, lang });
+        }
+    }
+    for (what, count, max) in [
+        ("event kinds subscribed", m.subscribes.len(), MAX_LIST),
+        ("consent scopes", m.consent_scopes.len(), MAX_LIST),
+        ("templates", m.templates.len(), MAX_TEMPLATES),
+    ] {
+        if count > max {
+            return Err(ManifestError::TooMany { service, what, count, max });
         }
     }
     if m.subscribes.is_empty() {
