@@ -40,6 +40,21 @@ pub fn install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// Register a plugin's series at zero when it is loaded, so a scrape shows "no errors yet"
+/// rather than no data, and rate() over them works from the first failure on.
+pub fn plugin_loaded(plugin: &str) {
+    for stage in ["event", "reply", "timeout"] {
+        counter!("proactive_plugin_invocations_total", "plugin" => plugin.to_owned(), "stage" => stage).increment(0);
+    }
+    for kind in CallFailure::KINDS {
+        counter!("proactive_plugin_errors_total", "plugin" => plugin.to_owned(), "kind" => kind).increment(0);
+    }
+    for limit in ["cpu", "memory", "stack"] {
+        counter!("proactive_plugin_limit_kills_total", "plugin" => plugin.to_owned(), "limit" => limit).increment(0);
+    }
+    counter!("proactive_plugin_breaker_trips_total", "plugin" => plugin.to_owned()).increment(0);
+}
+
 /// One plugin call, as the runtime saw it.
 pub fn plugin_call(plugin: &str, stage: &'static str, elapsed: Duration, failure: Option<&CallFailure>) {
     let plugin = plugin.to_owned();

@@ -176,6 +176,18 @@ fn bad_input_gets_a_json_4xx_that_names_the_problem() {
         .collect();
     assert_eq!(statuses, [(1, "accepted"), (2, "rejected"), (3, "duplicate"), (5, "accepted")]);
 
+    // A body must say what it is: anything but JSON (or NDJSON for events) is a 415.
+    let event = birth("E-CT", &child, &mother).to_string();
+    for (path, token) in [("/v1/events", "source"), ("/v1/sms/inbound", "gateway"), ("/v1/sms/status", "gateway")] {
+        let (status, body) = server.call("POST", path, Some(token), Some(("text/plain", &event)));
+        assert_eq!((status, body["error"].as_str()), (415, Some("unsupported-media-type")), "{path}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("text/plain"), "names what came: {body}");
+        let (status, body) = server.send("POST", path, Some(token), &[], Some(event.as_bytes()));
+        assert_eq!(status, 415, "{path} without a Content-Type: {body}");
+    }
+    let (status, body) = post("application/json; charset=utf-8", &event);
+    assert_eq!(status, 201, "parameters are fine: {body}");
+
     let (status, body) = post("application/json", &"x".repeat(70_000));
     assert_eq!((status, body["error"].as_str()), (413, Some("too-large")), "{body}");
     let (status, body) = server.call("GET", "/v2/nothing", Some("admin"), None);
@@ -225,7 +237,7 @@ fn bad_input_gets_a_json_4xx_that_names_the_problem() {
     let (status, _) = server.call("GET", "/healthz", None, None);
     assert_eq!(status, 200);
     let events: i64 = open_store(&server.db).query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
-    assert_eq!(events, 2);
+    assert_eq!(events, 3, "E-B1, E-B2 and E-CT");
 }
 
 #[test]
@@ -307,7 +319,8 @@ fn metrics_count_plugin_calls_limit_kills_and_pipeline_steps() {
     assert_eq!(metric(&text, "proactive_plugin_limit_kills_total", kill), Some(1.0), "{text}");
     let errors = &["plugin=\"hostile\"", "kind=\"cpu-limit\""];
     assert_eq!(metric(&text, "proactive_plugin_errors_total", errors), Some(1.0), "{text}");
-    assert_eq!(metric(&text, "proactive_plugin_errors_total", &["plugin=\"health\""]), None, "{text}");
+    let no_errors = metric(&text, "proactive_plugin_errors_total", &["plugin=\"health\"", "kind=\"trap\""]);
+    assert_eq!(no_errors, Some(0.0), "a loaded plugin's series exist from the start, at zero: {text}");
     let count = &["plugin=\"health\""];
     assert_eq!(metric(&text, "proactive_plugin_call_duration_seconds_count", count), Some(1.0), "{text}");
     let step = |stage: &str, outcome: &str| {

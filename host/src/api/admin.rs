@@ -252,10 +252,11 @@ pub async fn activate(
     State(state): State<Arc<AppState>>,
     caller: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ChangeResult>, ApiError> {
     let body = body?;
-    let map = super::body::object(&body, "invalid-body")?;
+    let map = super::body::json_object(&headers, &body, "invalid-body")?;
     let f = crate::intake::ndjson::Fields::new(&map);
     let bad = |e: crate::intake::ndjson::FieldError| ApiError::bad_request("invalid-body", e.to_string());
     f.only(&["sha256"]).map_err(bad)?;

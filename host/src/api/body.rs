@@ -1,6 +1,7 @@
 //! Reading a JSON object body with intake's own parser, so HTTP and files refuse the same
 //! input with the same words.
 
+use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -22,6 +23,31 @@ pub fn check_time(field: &str, t: Timestamp, now: Timestamp, max_age: Option<i64
         return Ok(());
     };
     Err(FieldError::Invalid { field: field.into(), problem })
+}
+
+/// The request's media type, without parameters, lower-cased.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+/// A 415 naming what the route takes and what it got.
+pub fn unsupported(expected: &str, got: Option<&str>) -> ApiError {
+    let got = got.map(|t| crate::redact::redact(&t.chars().take(64).collect::<String>()));
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        format!("send `Content-Type: {expected}` (got {})", got.as_deref().unwrap_or("no Content-Type")),
+    )
+}
+
+/// A JSON object body, declared as JSON; anything else is a 415, or a 400 with `code`
+/// that says what is wrong.
+pub fn json_object(headers: &HeaderMap, body: &[u8], code: &'static str) -> Result<Map<String, Value>, ApiError> {
+    match media_type(headers) {
+        Some(t) if t == "application/json" || t.ends_with("+json") => object(body, code),
+        other => Err(unsupported("application/json", other.as_deref())),
+    }
 }
 
 /// The body as one JSON object; anything else is a 400 with `code` that says what is wrong.

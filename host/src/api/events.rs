@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -119,6 +119,7 @@ pub struct BatchOutcome {
         (status = 409, description = "The id is already stored for a different event", body = ErrorBody),
         (status = 403, description = "The token is not an event source", body = ErrorBody),
         (status = 413, description = "The body or the batch is over the limit", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
     ),
 )]
 pub async fn post_events(
@@ -129,12 +130,10 @@ pub async fn post_events(
 ) -> Result<Response, ApiError> {
     caller.require(&Role::EventSource, "send events")?;
     let body = body?;
-    let ndjson = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-ndjson") || t.starts_with("application/jsonl"));
-    if ndjson {
-        return batch(&state, body).await;
+    match super::body::media_type(&headers).as_deref() {
+        Some("application/x-ndjson" | "application/jsonl") => return batch(&state, body).await,
+        Some("application/json") => {}
+        other => return Err(super::body::unsupported("application/json or application/x-ndjson", other)),
     }
     let map = super::body::object(&body, "invalid-event")?;
     let received = state.now();

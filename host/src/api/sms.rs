@@ -77,11 +77,12 @@ pub struct InboundResult {
 pub async fn inbound(
     State(state): State<Arc<AppState>>,
     caller: Principal,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<InboundResult>, ApiError> {
     caller.require(&Role::Gateway, "deliver SMS replies")?;
     let body = body?;
-    let map = super::body::object(&body, "invalid-reply")?;
+    let map = super::body::json_object(&headers, &body, "invalid-reply")?;
     let f = Fields::new(&map);
     let now = state.now();
     let read = || -> Result<(String, String, i64), FieldError> {
@@ -155,11 +156,12 @@ pub struct StatusResult {
 pub async fn delivery_status(
     State(state): State<Arc<AppState>>,
     caller: Principal,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<StatusResult>, ApiError> {
     caller.require(&Role::Gateway, "deliver SMS receipts")?;
     let body = body?;
-    let map = super::body::object(&body, "invalid-receipt")?;
+    let map = super::body::json_object(&headers, &body, "invalid-receipt")?;
     let f = Fields::new(&map);
     let now = state.now();
     let read = || -> Result<(String, DeliveryStatus, i64), FieldError> {

@@ -58,6 +58,10 @@ pub enum CallFailure {
 }
 
 impl CallFailure {
+    /// Every [`CallFailure::kind`].
+    pub const KINDS: [&'static str; 7] =
+        ["cpu-limit", "memory-limit", "stack-overflow", "trap", "host-abuse", "invalid-decision", "instantiate"];
+
     /// A short label for metrics and reports.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -238,4 +242,24 @@ fn first_line(err: &wasmtime::Error) -> String {
     let text = err.to_string();
     let line = text.lines().next().unwrap_or("").to_owned();
     redact(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallFailure;
+
+    #[test]
+    fn kinds_lists_every_kind() {
+        let s = String::new;
+        let all = [
+            CallFailure::CpuLimit,
+            CallFailure::MemoryLimit,
+            CallFailure::StackOverflow,
+            CallFailure::Trap(s()),
+            CallFailure::HostAbuse(s()),
+            CallFailure::InvalidDecision(s()),
+            CallFailure::Instantiate(s()),
+        ];
+        assert_eq!(all.map(|f| f.kind()), CallFailure::KINDS);
+    }
 }

@@ -155,6 +155,7 @@ impl Runtime {
             for s in &plugin.services {
                 set.by_service.insert(s.id.clone(), plugin.clone());
             }
+            crate::metrics::plugin_loaded(&plugin.reference.id);
         }
         *self.active.write().expect("plugin set lock poisoned") = Arc::new(set);
         errors
@@ -182,6 +183,7 @@ impl Runtime {
             if let Some(dup) = plugin.services.iter().find(|s| by_service.contains_key(&s.id)) {
                 return Err(LoadError::new(id, loader::LoadErrorKind::DuplicateService(dup.id.clone())));
             }
+            crate::metrics::plugin_loaded(id);
             for s in &plugin.services {
                 by_service.insert(s.id.clone(), plugin.clone());
             }

@@ -52,6 +52,8 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         None => HashMap::new(),
     };
     let network = Arc::new(SimNetwork::new(scripts));
+    // Before anything loads, so loading plugins registers their series.
+    let metrics = crate::metrics::install();
     let clock = match &config.clock_file {
         Some(path) => Clock::File(path.clone()),
         None => Clock::Wall,
@@ -103,7 +105,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         tokens,
         work: Arc::default(),
         max_batch_lines: config.max_batch_lines,
-        metrics: crate::metrics::install(),
+        metrics,
         draining: Default::default(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
