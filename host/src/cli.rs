@@ -288,7 +288,9 @@ fn init_tracing() {
         eprintln!("PROACTIVE_LOG: {e}; logging warnings only");
         tracing_subscriber::EnvFilter::new("warn")
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour only on a terminal: log collectors get plain lines.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -544,7 +546,11 @@ fn plugin_command(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading the signature {} (`proactive plugin sign`)", sig_path.display()))?;
             let id = match id {
                 Some(id) => id,
-                None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                None => {
+                    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    eprintln!("pushing as plugin id {stem:?}, the file's name (--id chooses another)");
+                    stem
+                }
             };
             let mut req = ureq::post(&format!("{}/admin/v1/plugins/{id}/versions", server.trim_end_matches('/')))
                 .set("Authorization", &format!("Bearer {}", token.trim()))

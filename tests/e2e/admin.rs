@@ -150,6 +150,8 @@ fn signed_uploads_swap_in_and_every_refusal_leaves_the_active_version() {
         ("health", v3.clone(), None, 400, "signature-missing"),
         ("health", v3.clone(), Some("not base64!".into()), 400, "signature-malformed"),
         ("labour", v3.clone(), Some(good.clone()), 403, "forbidden"),
+        // The token's agency has no key at all: still named as the wrong agency.
+        ("stranger", v3.clone(), Some(good.clone()), 403, "forbidden"),
         ("source", v3.clone(), Some(good.clone()), 403, "forbidden"),
         (
             "health",

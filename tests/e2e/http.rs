@@ -46,7 +46,7 @@ impl Server {
         let plugins = t.plugins(&[]);
         let db = t.path().join("serve.sqlite");
         let mut config = String::from(
-            "listen = \"127.0.0.1:0\"\n[sms]\nwindow = \"00:00-23:59\"\n[limits]\ntick_ms = 50\nmax_body_bytes = 65536\n",
+            "listen = \"127.0.0.1:0\"\n[sms]\nwindow = \"00:00-24:00\"\n[limits]\ntick_ms = 50\nmax_body_bytes = 65536\n",
         );
         config += extra_config;
         for (name, role, agency) in TOKENS {
@@ -206,6 +206,13 @@ impl Server {
     }
 
     /// SIGTERM, then wait for the exit; returns whether it exited cleanly, and its stderr.
+    /// SIGKILL: no drain, no final checkpoint, as when the machine dies.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     pub fn terminate(mut self) -> (bool, String) {
         let mut child = self.child.take().expect("running");
         let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");

@@ -21,6 +21,23 @@ fn a_delivery_receipt_is_recorded_once_shown_on_the_case_and_audited() {
         .query_row("SELECT gateway_id FROM outbox WHERE case_id = ?1", [health], |r| r.get(0))
         .unwrap();
 
+    // Dated before the message was sent: not believed.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let early = json!({ "message_id": gateway_id, "status": "delivered", "at": yesterday });
+    let (status, body) = server.post_json("/v1/sms/status", "gateway", &early);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("before the message was sent"), "{body}");
+    // Nor is a reply dated before the offer an answer to it.
+    let code = sent["reply_code"].as_str().expect("the case shows its reply code").to_owned();
+    let stale = json!({ "from": "+7 701 555 00 00", "text": format!("иә {code}"), "at": yesterday });
+    let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &stale);
+    assert_eq!((status, &body["status"]), (200, &json!("unmatched")), "{body}");
+    let (_, case) = server.get(&format!("/v1/cases/{health}"), "health");
+    assert_eq!(case["state"], "awaiting-reply", "the stale reply decided nothing: {case}");
+    let fresh = json!({ "from": "+7 701 555 00 00", "text": format!("иә {code}"), "at": now_rfc3339() });
+    let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &fresh);
+    assert_eq!((status, &body["status"]), (200, &json!("matched")), "the same reply, dated now, matches: {body}");
+
     let receipt = |status: &str| json!({ "message_id": gateway_id, "status": status, "at": now_rfc3339() });
     let (status, body) = server.post_json("/v1/sms/status", "gateway", &receipt("delivered"));
     assert_eq!((status, &body["status"]), (200, &json!("recorded")), "{body}");

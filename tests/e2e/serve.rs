@@ -45,6 +45,7 @@ fn an_event_over_http_becomes_cases_an_sms_and_a_provided_service() {
     let (clean, log) = server.terminate();
     assert!(clean, "SIGTERM is a clean exit:\n{log}");
     assert!(log.contains("stopped"), "{log}");
+    assert!(log.lines().any(|l| l.contains("path=/v1/events") && l.contains("status=201")), "a request log: {log}");
     for secret in [mother.as_str(), child.as_str(), "7015550000"] {
         assert!(!log.contains(secret), "the server log holds personal data:\n{log}");
     }
@@ -232,6 +233,40 @@ fn bad_input_gets_a_json_4xx_that_names_the_problem() {
     let stored: String =
         open_store(&server.db).query_row("SELECT body FROM events WHERE id = 'E-B1'", [], |r| r.get(0)).unwrap();
     assert!(stored.contains(&child), "the first event stands");
+
+    // No error body quotes an identifier back, whatever route or part of the request held it.
+    let iin_text = mother.clone();
+    let echoes = [
+        server.get(&format!("/v1/cases/{iin_text}"), "admin"),
+        server.get(&format!("/v1/cases?{iin_text}=1"), "admin"),
+        server.call("POST", &format!("/admin/v1/plugins/{iin_text}/enable"), Some("admin"), None),
+        server.call("POST", "/admin/v1/plugins/x/disable?a=%2B77757378103", Some("admin"), None),
+        server.post_json(
+            "/v1/sms/inbound",
+            "gateway",
+            &json!({ "from": "+77015550000", "text": "да", "at": now_rfc3339(), iin_text.clone(): 1 }),
+        ),
+        server.post_json(
+            "/v1/sms/status",
+            "gateway",
+            &json!({ "message_id": "+77757378103", "status": "delivered", "at": now_rfc3339(), "+77757378103": 1 }),
+        ),
+        server.send(
+            "POST",
+            &format!("/admin/v1/plugins/{iin_text}/versions"),
+            Some("admin"),
+            &[("Proactive-Signature", "AAAA")],
+            Some(b"not wasm"),
+        ),
+    ];
+    for (status, body) in echoes {
+        assert!((400..500).contains(&status), "{status} {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains(&iin_text) && !text.contains("77757378103"),
+            "an error body quotes an identifier: {text}"
+        );
+    }
 
     // After all of that, the server still serves and the store holds exactly the good events.
     let (status, _) = server.call("GET", "/healthz", None, None);

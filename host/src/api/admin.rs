@@ -114,6 +114,10 @@ pub async fn upload(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    // The body is read first (bounded, and refused at once when declared oversized):
+    // answering before reading it breaks the connection under clients that write the
+    // whole body before they read, and a refusal should reach them as a refusal.
+    let body = component_body(&headers, body).await;
     let requester = requester(&caller)?;
     let query = query.map_err(|_| ApiError::bad_request("invalid-query", "the query string is malformed"))?.0;
     let mut activate = true;
@@ -129,7 +133,7 @@ pub async fn upload(
             _ => return Err(ApiError::unknown_parameter(key, "activate, effective_from")),
         }
     }
-    let body = component_body(&headers, body).await?;
+    let body = body?;
     let signature = match headers.get(SIGNATURE_HEADER) {
         None => None,
         Some(v) => Some(
@@ -160,9 +164,8 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(uploaded)).into_response())
 }
 
-/// The component, read only after the caller and the query have passed, and refused at
-/// once when its declared length is over the limit: a huge upload costs the server neither
-/// the reading nor the memory.
+/// The component, refused at once when its declared length is over the limit: a huge
+/// upload costs the server neither the reading nor the memory.
 async fn component_body(headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
     let limit = crate::runtime::MAX_COMPONENT_BYTES;
     let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

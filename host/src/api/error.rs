@@ -25,8 +25,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// Messages quote the caller's input (a path, a field name, a value) to name the
+    /// problem: anything IIN- or phone-shaped in them is masked here, once for every route.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: crate::redact::redact(&message.into()) }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {

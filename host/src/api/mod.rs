@@ -135,6 +135,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .layer(Extension(ops::Document(Arc::new(document))))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(axum::middleware::from_fn(ops::log_request))
         .with_state(state)
 }
 

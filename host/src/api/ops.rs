@@ -80,3 +80,20 @@ pub struct Document(pub Arc<String>);
 pub async fn openapi(Extension(Document(doc)): Extension<Document>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()).into_response()
 }
+
+/// One line per request: method, path (identifiers masked), status and time. Refusals at
+/// `info`, server faults at `error`, the rest at `debug` (`PROACTIVE_LOG=info` shows every
+/// refused request, which is what an operator chasing a client's problem wants).
+pub async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = crate::redact::redact(req.uri().path());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let (status, ms) = (response.status().as_u16(), started.elapsed().as_secs_f64() * 1000.0);
+    match status {
+        500.. => tracing::error!(%method, %path, status, ms, "request failed"),
+        400..=499 => tracing::info!(%method, %path, status, ms, "request refused"),
+        _ => tracing::debug!(%method, %path, status, ms, "request"),
+    }
+    response
+}

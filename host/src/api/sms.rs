@@ -147,7 +147,7 @@ pub struct StatusResult {
     request_body = StatusRequest,
     responses(
         (status = 200, description = "Recorded, or already recorded", body = StatusResult),
-        (status = 400, description = "The receipt is invalid; the message names the field", body = ErrorBody),
+        (status = 400, description = "The receipt is invalid (or dated before the message was sent); the message names the field", body = ErrorBody),
         (status = 403, description = "The token is not a gateway's", body = ErrorBody),
         (status = 404, description = "No sent message has that id", body = ErrorBody),
         (status = 409, description = "The message already has a different final status", body = ErrorBody),
@@ -190,5 +190,8 @@ pub async fn delivery_status(
             format!("the message already has the final status `{}`; it stands", recorded.as_str()),
         )),
         ReceiptOutcome::UnknownMessage => Err(ApiError::not_found("no sent message has that `message_id`")),
+        ReceiptOutcome::BeforeSent => {
+            Err(ApiError::bad_request("invalid-receipt", "field `at`: is before the message was sent"))
+        }
     }
 }

@@ -235,7 +235,9 @@ impl Deployer {
         }
         let Some(agency) = &requester.agency else { return Ok(()) };
         match self.keys.verify(agency, bytes, signature) {
-            Err(SignatureError::Invalid(_)) if let Some(other) = self.keys.signer(bytes, signature) => {
+            Err(SignatureError::Invalid(_) | SignatureError::UnknownAgency(_))
+                if let Some(other) = self.keys.signer(bytes, signature) =>
+            {
                 Err(DeployError::Forbidden(format!(
                     "the upload is signed by agency {other:?}; this token acts for agency {agency:?}, \
                      which may upload only its own plugins, signed with its own key"
@@ -454,24 +456,6 @@ impl Deployer {
             _ => self.runtime.set_paused(id, true),
         }
         Ok(status(&self.store.plugin_actions(Some(id))?))
-    }
-
-    /// Record what the circuit breaker did, so it is audited, listed and survives a
-    /// restart: each plugin it paused (and that is still paused) is disabled by the
-    /// actor `breaker`.
-    pub fn record_trips(&self, now: Timestamp) -> Vec<String> {
-        let breaker = Requester { actor: "breaker".into(), agency: None };
-        let mut done = Vec::new();
-        for id in self.runtime.take_tripped() {
-            if !self.runtime.active().is_paused(&id) {
-                continue; // enabled again before this look
-            }
-            match self.change(&breaker, &id, Change::Disable, now) {
-                Ok(_) => done.push(id),
-                Err(e) => tracing::warn!(plugin = %id, "recording a breaker trip: {e}"),
-            }
-        }
-        done
     }
 
     /// Activate scheduled versions whose effective-from time has come.

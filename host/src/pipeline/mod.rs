@@ -9,6 +9,7 @@ mod apply;
 mod codes;
 mod messages;
 mod receipts;
+mod trips;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -194,6 +195,7 @@ impl Pipeline {
             self.decide_on_event(&mut *tx, plugin, service, event, &mut case, now)?;
             tx.update_case(&case)?;
         }
+        self.record_trips(&mut *tx, now)?;
         tx.commit()?;
         crate::metrics::step("intake", "accepted");
         Ok(Ingested::New { cases })
@@ -226,6 +228,7 @@ impl Pipeline {
                     self.settings.audit.append(&mut *tx, entry)?;
                     self.decide_on_event(&mut *tx, plugin, service, &event, &mut case, now)?;
                     tx.update_case(&case)?;
+                    self.record_trips(&mut *tx, now)?;
                     tx.commit()?;
                     crate::metrics::step("decision", "resumed");
                     done += 1;
@@ -410,6 +413,7 @@ impl Pipeline {
                         now,
                     )?;
                     tx.update_case(&case)?;
+                    self.record_trips(&mut *tx, now)?;
                     tx.commit()?;
                     continue;
                 };
@@ -423,6 +427,7 @@ impl Pipeline {
                 self.settings.audit.append(&mut *tx, entry)?;
                 self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Timeout, result)?;
                 tx.update_case(&case)?;
+                self.record_trips(&mut *tx, now)?;
                 tx.commit()?;
                 fired += 1;
             }
@@ -444,10 +449,14 @@ impl Pipeline {
         let reading = reply::read(text);
         let phone = crate::gate::phone::normalise(raw_phone).ok();
         let phone_key = phone.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_else(|| raw_phone.to_owned());
-        let open = match &phone {
+        // A reply dated before an offer was made cannot be its answer (clock drift aside).
+        let open: Vec<Case> = match &phone {
             Some(p) => self.store.open_cases_for_phone(p.as_str())?,
             None => Vec::new(),
-        };
+        }
+        .into_iter()
+        .filter(|c| c.offered_at.is_none_or(|offered| at >= offered - receipts::CLOCK_DRIFT_SECONDS))
+        .collect();
         // The offers the text names by code; a bare answer names the only open offer.
         let named: Vec<&Case> =
             open.iter().filter(|c| c.reply_code.as_ref().is_some_and(|code| reading.codes.contains(code))).collect();
@@ -497,6 +506,7 @@ impl Pipeline {
                 let codes: Vec<&str> = open.iter().filter_map(|c| c.reply_code.as_deref()).collect();
                 messages::queue_help(&mut *tx, &self.settings, p.as_str(), lang, &codes, now)?;
             }
+            self.record_trips(&mut *tx, now)?;
             tx.commit()?;
             return Ok(if status == InboundStatus::Ambiguous {
                 InboundOutcome::Ambiguous
@@ -510,6 +520,7 @@ impl Pipeline {
             let why = "no active plugin carries the service";
             apply::host_outcome(log, &mut *tx, &mut case, CaseState::Failed, why, now)?;
             tx.update_case(&case)?;
+            self.record_trips(&mut *tx, now)?;
             tx.commit()?;
             return Ok(InboundOutcome::Matched);
         };
@@ -521,6 +532,7 @@ impl Pipeline {
         let result = self.runtime.on_reply(plugin, service, self.context(plugin, service, now), &input, &reply_in);
         self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Reply, result)?;
         tx.update_case(&case)?;
+        self.record_trips(&mut *tx, now)?;
         tx.commit()?;
         Ok(InboundOutcome::Matched)
     }

@@ -29,7 +29,12 @@ pub enum ReceiptOutcome {
     },
     /// No sent message carries that gateway id.
     UnknownMessage,
+    /// The receipt is dated before the message was sent (beyond clock drift): refused.
+    BeforeSent,
 }
+
+/// How far a gateway's clock may be behind ours before its times are not believed.
+pub const CLOCK_DRIFT_SECONDS: i64 = 300;
 
 impl Pipeline {
     pub fn on_receipt(
@@ -43,6 +48,10 @@ impl Pipeline {
             crate::metrics::step("receipt", "unknown-message");
             return Ok(ReceiptOutcome::UnknownMessage);
         };
+        if message.sent_at.is_some_and(|sent| at < sent - CLOCK_DRIFT_SECONDS) {
+            crate::metrics::step("receipt", "before-sent");
+            return Ok(ReceiptOutcome::BeforeSent);
+        }
         let mut tx = self.store.begin()?;
         let receipt = Receipt { message_id: message.id, status, at, received_at: now };
         let outcome = match tx.insert_receipt(&receipt)? {

@@ -169,7 +169,12 @@ pub fn parse_window(text: &str) -> anyhow::Result<SendingWindow> {
     let bad = || anyhow::anyhow!("expected local hours such as \"09:00-21:00\"");
     let (start, end) = text.split_once('-').ok_or_else(bad)?;
     let time = |s: &str| chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| bad());
-    Ok(SendingWindow::new(time(start)?, time(end)?)?)
+    // "24:00" closes the window at the end of the day, so "00:00-24:00" is all day.
+    let end = match end.trim() {
+        "24:00" => chrono::NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).ok_or_else(bad)?,
+        other => time(other)?,
+    };
+    Ok(SendingWindow::new(time(start)?, end)?)
 }
 
 #[cfg(test)]
@@ -208,6 +213,7 @@ mod tests {
         assert!(e.contains("lisen"), "{e}");
         let e = with_file("listen = \"nowhere\"\n").unwrap_err().to_string();
         assert!(e.contains("`listen`"), "{e}");
+        assert!(parse_window("00:00-24:00").is_ok(), "all day");
         let e = with_file("[sms]\nwindow = \"21:00-09:00\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("sms.window"), "{e:#}");
         let e = with_file("[limits]\ntick_ms = 0\n").unwrap_err().to_string();

@@ -193,9 +193,6 @@ async fn tick_loop(
                 for activated in s.deployer.activate_due(now)? {
                     tracing::info!(plugin = %activated, "a scheduled version is now active");
                 }
-                for paused in s.deployer.record_trips(now) {
-                    tracing::warn!(plugin = %paused, "disabled by the circuit breaker; enable it through the admin API");
-                }
                 if let Some(m) = &s.metrics {
                     m.run_upkeep();
                 }

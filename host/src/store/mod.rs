@@ -323,6 +323,9 @@ pub trait Tx {
     fn case_services(&mut self, event_id: &str) -> anyhow::Result<Vec<String>>;
     /// As [`Store::event`], inside the transaction.
     fn stored_event(&mut self, id: &str) -> anyhow::Result<Option<Event>>;
+    /// Whether the store holds any version of a plugin (a server's plugins do; a batch
+    /// run's, loaded from a folder, do not).
+    fn has_plugin_versions(&mut self, plugin: &str) -> anyhow::Result<bool>;
     /// How many audit entries there are (the next one's index).
     fn audit_size(&mut self) -> anyhow::Result<u64>;
     /// Store an audit entry at the end of the log ([`crate::audit::AuditLog::append`]

@@ -759,6 +759,11 @@ impl Tx for SqliteTx<'_> {
         Ok((n == 1).then(|| self.conn.last_insert_rowid()))
     }
 
+    fn has_plugin_versions(&mut self, plugin: &str) -> anyhow::Result<bool> {
+        let mut st = self.conn.prepare_cached("SELECT 1 FROM plugin_versions WHERE plugin = ?1 LIMIT 1")?;
+        Ok(st.query_row([plugin], |_| Ok(())).optional()?.is_some())
+    }
+
     fn stored_event(&mut self, id: &str) -> anyhow::Result<Option<Event>> {
         let mut st = self.conn.prepare_cached("SELECT body FROM events WHERE id = ?1")?;
         let body: Option<String> = st.query_row([id], |r| r.get(0)).optional()?;
