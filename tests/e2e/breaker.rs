@@ -72,6 +72,8 @@ fn a_failing_plugin_is_paused_its_new_cases_wait_through_a_crash_and_run_once_en
     server.kill();
     let server = Server::start(&t, &config);
     assert_eq!(hostile_plugin(&server)["state"], "disabled");
+    let (_, ready) = server.get("/readyz", "admin");
+    assert_eq!(ready["services"], 4, "a paused plugin's service is not counted as ready: {ready}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     for id in &waiting {
         assert_eq!(hostile_case(&server, id)["state"], "received", "{id} still waits after the restart");
@@ -88,4 +90,6 @@ fn a_failing_plugin_is_paused_its_new_cases_wait_through_a_crash_and_run_once_en
         let decided = server.wait_case(id_n, "decided once enabled", |c| c["state"] != "received");
         assert_eq!((&decided["state"], &decided["reason"]), (&json!("skipped"), &json!("benign")), "{decided}");
     }
+    let (clean, log) = server.terminate();
+    assert!(clean && log.contains("plugin hostile is disabled"), "the restart said so:\n{log}");
 }

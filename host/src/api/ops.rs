@@ -18,7 +18,7 @@ use super::error::{ApiError, ErrorBody};
 pub struct Health {
     /// `ok`, `ready` or `draining`.
     status: &'static str,
-    /// Services the active plugins offer (`/readyz` only).
+    /// Services offered by plugins that are not paused (`/readyz` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     services: Option<usize>,
 }
@@ -40,7 +40,8 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Hea
     if state.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "draining", services: None }));
     }
-    let services = state.pipeline.runtime().active().services().count();
+    let active = state.pipeline.runtime().active();
+    let services = active.services().filter(|(p, _)| !active.is_paused(&p.reference.id)).count();
     (StatusCode::OK, Json(Health { status: "ready", services: Some(services) }))
 }
 

@@ -75,6 +75,13 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
     for problem in deployer.start(&config.plugins, clock.now())? {
         eprintln!("plugin not loaded: {}", redact(&problem));
     }
+    let active = runtime.active();
+    let mut paused: Vec<&str> =
+        active.services().map(|(p, _)| p.reference.id.as_str()).filter(|id| active.is_paused(id)).collect();
+    paused.dedup();
+    for id in paused {
+        eprintln!("plugin {id} is disabled: its new cases wait until it is enabled through the admin API");
+    }
     if runtime.active().is_empty() {
         eprintln!("no plugin is active: upload one through the admin API");
     }
