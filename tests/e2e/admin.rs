@@ -177,6 +177,8 @@ fn signed_uploads_swap_in_and_every_refusal_leaves_the_active_version() {
     assert_eq!(active_sha(&server), Some(original.clone()), "rollback returns to the previous version");
     let (status, _) = server.call("POST", "/admin/v1/plugins/health/disable", Some("admin"), None);
     assert_eq!(status, 200);
+    let (status, _) = server.call("POST", "/admin/v1/plugins/health/disable", Some("admin"), None);
+    assert_eq!(status, 200, "disabling a disabled plugin is fine, and recorded once (below)");
     assert_eq!(active_sha(&server), None);
     let (_, body) = server.post_json("/v1/events", "source", &birth("E-ADM-2", &child(2), &mother));
     assert_eq!(body["cases"], 3, "a disabled plugin's service still opens its case: {body}");

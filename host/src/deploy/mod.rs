@@ -418,6 +418,14 @@ impl Deployer {
             }
             Change::Disable => ("disable", None),
         };
+        // Asking for what already holds changes nothing and records nothing.
+        let no_op = match change {
+            Change::Disable => current.disabled,
+            _ => !current.disabled && current.active == target && current.pending.is_none(),
+        };
+        if no_op {
+            return Ok(current);
+        }
         let version = target.and_then(|seq| versions.iter().find(|v| v.seq == seq));
         // Compile (or fetch from the cache) before recording, so a version that no longer
         // loads is refused rather than recorded as active.
