@@ -45,6 +45,30 @@ pub struct ChangeResult {
     status: Status,
 }
 
+/// The plugin a route is about, for the document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "a parameter for the document; the handlers take the path themselves")]
+pub struct PluginPath {
+    /// The plugin id (the name of its component file)
+    id: String,
+}
+
+/// What every change of a plugin's state can answer (each route adds its own).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "responses for the document")]
+pub enum ChangeResponses {
+    /// What the plugin serves now
+    #[response(status = 200)]
+    Changed(ChangeResult),
+    /// Another agency's plugin, or not a plugin manager
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// No such plugin
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "a schema for the document; the handler reads the field itself")]
 pub struct ActivateRequest {
@@ -220,7 +244,7 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Principal) -> Resu
     get,
     path = "/admin/v1/plugins/{id}/versions",
     tag = "admin",
-    params(("id" = String, Path, description = "The plugin id")),
+    params(PluginPath),
     responses(
         (status = 200, description = "Versions and actions", body = History),
         (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
@@ -242,7 +266,7 @@ pub async fn history(
     post,
     path = "/admin/v1/plugins/{id}/activate",
     tag = "admin",
-    params(("id" = String, Path, description = "The plugin id")),
+    params(PluginPath),
     request_body = ActivateRequest,
     responses(
         (status = 200, description = "What the plugin serves now", body = ChangeResult),
@@ -272,13 +296,8 @@ pub async fn activate(
     post,
     path = "/admin/v1/plugins/{id}/rollback",
     tag = "admin",
-    params(("id" = String, Path, description = "The plugin id")),
-    responses(
-        (status = 200, description = "What the plugin serves now", body = ChangeResult),
-        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
-        (status = 404, description = "No such plugin", body = ErrorBody),
-        (status = 409, description = "There is no previous version", body = ErrorBody),
-    ),
+    params(PluginPath),
+    responses(ChangeResponses, (status = 409, description = "There is no previous version", body = ErrorBody)),
 )]
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
@@ -294,13 +313,8 @@ pub async fn rollback(
     post,
     path = "/admin/v1/plugins/{id}/enable",
     tag = "admin",
-    params(("id" = String, Path, description = "The plugin id")),
-    responses(
-        (status = 200, description = "What the plugin serves now", body = ChangeResult),
-        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
-        (status = 404, description = "No such plugin", body = ErrorBody),
-        (status = 409, description = "No version was ever activated", body = ErrorBody),
-    ),
+    params(PluginPath),
+    responses(ChangeResponses, (status = 409, description = "No version was ever activated", body = ErrorBody)),
 )]
 pub async fn enable(
     State(state): State<Arc<AppState>>,
@@ -316,12 +330,8 @@ pub async fn enable(
     post,
     path = "/admin/v1/plugins/{id}/disable",
     tag = "admin",
-    params(("id" = String, Path, description = "The plugin id")),
-    responses(
-        (status = 200, description = "What the plugin serves now", body = ChangeResult),
-        (status = 403, description = "Another agency's plugin, or not a plugin manager", body = ErrorBody),
-        (status = 404, description = "No such plugin", body = ErrorBody),
-    ),
+    params(PluginPath),
+    responses(ChangeResponses)
 )]
 pub async fn disable(
     State(state): State<Arc<AppState>>,
