@@ -30,14 +30,14 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args { entries: 1_000_000, out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md") };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--entries" => a.entries = it.next().and_then(|v| v.parse().ok()).expect("--entries N"),
-            "--out" => a.out = it.next().map(PathBuf::from).expect("--out FILE"),
-            _ => {} // cargo bench passes --bench
+    common::parse_flags(|flag, value| {
+        match flag {
+            "--entries" => a.entries = value.parse().expect("--entries N"),
+            "--out" => a.out = PathBuf::from(value),
+            _ => return false,
         }
-    }
+        true
+    });
     a
 }
 

@@ -56,21 +56,19 @@ fn args() -> Args {
         batch_only: None,
         only: "abcd".into(),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--plugins" => a.plugins = value().into(),
-            "--out" => a.out = value().into(),
-            "--people" => a.people = value().parse().expect("--people N"),
-            "--batch-events" => a.batch_events = value().parse().expect("--batch-events N"),
-            "--rounds" => a.rounds = value().parse().expect("--rounds N"),
-            "--batch-only" => a.batch_only = Some(value().into()),
-            "--only" => a.only = value(),
-            "--bench" => {}
-            other => panic!("unknown flag {other}"),
+    common::parse_flags(|flag, value| {
+        match flag {
+            "--plugins" => a.plugins = value.into(),
+            "--out" => a.out = value.into(),
+            "--people" => a.people = value.parse().expect("--people N"),
+            "--batch-events" => a.batch_events = value.parse().expect("--batch-events N"),
+            "--rounds" => a.rounds = value.parse().expect("--rounds N"),
+            "--batch-only" => a.batch_only = Some(value.into()),
+            "--only" => a.only = value,
+            _ => return false,
         }
-    }
+        true
+    });
     a
 }
 

@@ -44,18 +44,16 @@ fn args() -> Args {
         people: 20_000,
         rounds: 5,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--plugins" => a.plugins = value().into(),
-            "--out" => a.out = value().into(),
-            "--people" => a.people = value().parse().expect("--people N"),
-            "--rounds" => a.rounds = value().parse().expect("--rounds N"),
-            "--bench" => {}
-            other => panic!("unknown flag {other}"),
+    common::parse_flags(|flag, value| {
+        match flag {
+            "--plugins" => a.plugins = value.into(),
+            "--out" => a.out = value.into(),
+            "--people" => a.people = value.parse().expect("--people N"),
+            "--rounds" => a.rounds = value.parse().expect("--rounds N"),
+            _ => return false,
         }
-    }
+        true
+    });
     a
 }
 

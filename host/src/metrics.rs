@@ -1,10 +1,11 @@
-//! What operators watch, through the `metrics` facade. With no recorder installed (batch
-//! runs, benchmarks) every call here is a no-op costing a relaxed atomic load; `serve`
-//! installs a Prometheus recorder and renders it at `/metrics`.
+//! What operators watch, through the `metrics` facade. `serve` installs a Prometheus
+//! recorder and renders it at `/metrics`; with none installed (batch runs, benchmarks)
+//! every function here returns after one relaxed atomic load, before building a label.
 //!
 //! Labels carry only plugin ids, stages and fixed outcome words: never an identifier, so
 //! nothing personal can reach a scrape.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_histogram, histogram};
@@ -14,6 +15,14 @@ use crate::runtime::CallFailure;
 
 const CALL_BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0];
 
+/// Whether a recorder is installed: the plugin-call path would otherwise allocate its
+/// labels for nothing on every call of a batch run.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
 /// Install the process-wide Prometheus recorder (once; later calls return `None`).
 pub fn install() -> Option<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
@@ -21,6 +30,7 @@ pub fn install() -> Option<PrometheusHandle> {
         .ok()?
         .install_recorder()
         .ok()?;
+    RECORDING.store(true, Ordering::Relaxed);
     describe_counter!("proactive_plugin_invocations_total", "Plugin export calls, by plugin and stage.");
     describe_counter!("proactive_plugin_errors_total", "Plugin calls that failed, by plugin and kind.");
     describe_counter!(
@@ -43,6 +53,9 @@ pub fn install() -> Option<PrometheusHandle> {
 /// Register a plugin's series at zero when it is loaded, so a scrape shows "no errors yet"
 /// rather than no data, and rate() over them works from the first failure on.
 pub fn plugin_loaded(plugin: &str) {
+    if !recording() {
+        return;
+    }
     for stage in ["event", "reply", "timeout"] {
         counter!("proactive_plugin_invocations_total", "plugin" => plugin.to_owned(), "stage" => stage).increment(0);
     }
@@ -57,6 +70,9 @@ pub fn plugin_loaded(plugin: &str) {
 
 /// One plugin call, as the runtime saw it.
 pub fn plugin_call(plugin: &str, stage: &'static str, elapsed: Duration, failure: Option<&CallFailure>) {
+    if !recording() {
+        return;
+    }
     let plugin = plugin.to_owned();
     counter!("proactive_plugin_invocations_total", "plugin" => plugin.clone(), "stage" => stage).increment(1);
     histogram!("proactive_plugin_call_duration_seconds", "plugin" => plugin.clone()).record(elapsed.as_secs_f64());
@@ -76,11 +92,17 @@ pub fn plugin_call(plugin: &str, stage: &'static str, elapsed: Duration, failure
 
 /// The circuit breaker paused a plugin.
 pub fn breaker_trip(plugin: &str) {
+    if !recording() {
+        return;
+    }
     counter!("proactive_plugin_breaker_trips_total", "plugin" => plugin.to_owned()).increment(1);
 }
 
 /// One pipeline step: `stage` is where (`intake`, `gate`, `decision`, `sms`, `reply`,
 /// `timeout`), `outcome` a fixed word for what happened there.
 pub fn step(stage: &'static str, outcome: &'static str) {
+    if !recording() {
+        return;
+    }
     counter!("proactive_pipeline_total", "stage" => stage, "outcome" => outcome).increment(1);
 }

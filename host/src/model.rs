@@ -213,3 +213,8 @@ impl fmt::Display for GateReason {
         f.write_str(self.as_str())
     }
 }
+
+/// How far another system's clock may be from ours before its times are not believed: a
+/// sender's time more than this ahead of ours is in the future, a receipt or reply more
+/// than this before the message or offer it answers is not its answer.
+pub const CLOCK_DRIFT_SECONDS: i64 = 300;

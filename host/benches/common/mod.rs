@@ -55,3 +55,16 @@ impl Stat {
         format!("{:.p$}{unit} ({:.p$}–{:.p$})", self.median, self.min, self.max)
     }
 }
+
+/// Walk the harness's `--flag value` arguments (`cargo bench` adds a bare `--bench`):
+/// `set` takes each flag with its value and says whether it knew the flag.
+pub fn parse_flags(mut set: impl FnMut(&str, String) -> bool) {
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--bench" {
+            continue;
+        }
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        assert!(set(&flag, value), "unknown flag {flag}");
+    }
+}

@@ -8,14 +8,11 @@ use super::error::ApiError;
 use crate::intake::ndjson::{FieldError, parse_object};
 use crate::model::Timestamp;
 
-/// How far ahead of the server's clock a sender's time may be: clocks drift, but an event
-/// or a reply from next week is a sender's bug, and a decision taken on it could not be
-/// undone.
-pub const MAX_FUTURE_SECONDS: i64 = 300;
-
 /// A sender's time must not be in the future, nor (with `max_age`) too far in the past.
 pub fn check_time(field: &str, t: Timestamp, now: Timestamp, max_age: Option<i64>) -> Result<(), FieldError> {
-    let problem = if t > now + MAX_FUTURE_SECONDS {
+    // Clocks drift, but an event or a reply from next week is a sender's bug, and a
+    // decision taken on it could not be undone.
+    let problem = if t > now + crate::model::CLOCK_DRIFT_SECONDS {
         "is in the future".to_owned()
     } else if let Some(age) = max_age.filter(|age| t < now - age) {
         format!("is more than {} days ago", age / 86_400)

@@ -455,7 +455,7 @@ impl Pipeline {
             None => Vec::new(),
         }
         .into_iter()
-        .filter(|c| c.offered_at.is_none_or(|offered| at >= offered - receipts::CLOCK_DRIFT_SECONDS))
+        .filter(|c| c.offered_at.is_none_or(|offered| at >= offered - crate::model::CLOCK_DRIFT_SECONDS))
         .collect();
         // The offers the text names by code; a bare answer names the only open offer.
         let named: Vec<&Case> =

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::Pipeline;
 use crate::audit::{Actor, Entry};
-use crate::model::Timestamp;
+use crate::model::{CLOCK_DRIFT_SECONDS, Timestamp};
 use crate::store::{DeliveryStatus, Receipt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +32,6 @@ pub enum ReceiptOutcome {
     /// The receipt is dated before the message was sent (beyond clock drift): refused.
     BeforeSent,
 }
-
-/// How far a gateway's clock may be behind ours before its times are not believed.
-pub const CLOCK_DRIFT_SECONDS: i64 = 300;
 
 impl Pipeline {
     pub fn on_receipt(
