@@ -43,10 +43,15 @@ impl Server {
 
     /// As [`Server::start`], with more config and flags.
     pub fn start_with(t: &TestDir, extra_config: &str, args: &[&str]) -> Server {
+        Self::start_full(t, "", extra_config, args)
+    }
+
+    /// As [`Server::start_with`], with more of the `[sms]` table (and its sub-tables).
+    pub fn start_full(t: &TestDir, sms_config: &str, extra_config: &str, args: &[&str]) -> Server {
         let plugins = t.plugins(&[]);
         let db = t.path().join("serve.sqlite");
-        let mut config = String::from(
-            "listen = \"127.0.0.1:0\"\n[sms]\nwindow = \"00:00-24:00\"\n[limits]\ntick_ms = 50\nmax_body_bytes = 65536\n",
+        let mut config = format!(
+            "listen = \"127.0.0.1:0\"\n[sms]\nwindow = \"00:00-24:00\"\n{sms_config}[limits]\ntick_ms = 50\nmax_body_bytes = 65536\n",
         );
         config += extra_config;
         for (name, role, agency) in TOKENS {

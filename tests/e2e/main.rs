@@ -2,6 +2,7 @@
 //! binary. All of them compile into this one test binary (one link, one plugin build).
 
 mod http;
+mod smsc;
 mod support;
 
 mod admin;
@@ -16,3 +17,4 @@ mod receipts;
 mod runtime;
 mod sandbox;
 mod serve;
+mod smpp;

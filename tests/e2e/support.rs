@@ -143,13 +143,23 @@ pub fn iin(y: i32, m: u32, d: u32, sex: Sex, serial: u16) -> String {
 
 /// A registry where each given person has a KZ mobile number (in order) and full consent.
 pub fn registry(t: &TestDir, people: &[&str]) -> std::path::PathBuf {
+    registry_in(t, people, "ru")
+}
+
+/// The `n`-th person's number in [`registry`], in E.164.
+pub fn registry_phone(n: usize) -> String {
+    format!("+7701555{:02}{:02}", n / 100, n % 100)
+}
+
+/// As [`registry`], everyone preferring `lang` (`kk` or `ru`).
+pub fn registry_in(t: &TestDir, people: &[&str], lang: &str) -> std::path::PathBuf {
     let mut numbers = String::new();
     let mut consents = String::new();
     let mut facts = String::new();
     for (i, p) in people.iter().enumerate() {
         numbers += &format!(
             "{}\n",
-            json!({ "iin": p, "phone": format!("8 (701) 555-{:02}-{:02}", i / 100, i % 100), "lang": "ru" })
+            json!({ "iin": p, "phone": format!("8 (701) 555-{:02}-{:02}", i / 100, i % 100), "lang": lang })
         );
         consents += &format!(
             "{}\n",

@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's command runner (the rust-analyzer convention).
 //!
 //! - `cargo xtask demo [ARGS]`: build the plugins to wasm, then run `proactive demo`.
-//! - `cargo xtask test`: build the plugins, then run every test in the workspace.
+//! - `cargo xtask test`: build the plugins, install the test SMSC (npm's `smpp` package,
+//!   at the version `tests/smsc/package-lock.json` pins), then run every test in the
+//!   workspace.
 //! - `cargo xtask bench [ARGS]`: build the plugins, run the platform benchmarks, then the
 //!   serve benchmarks, updating `BENCHMARKS.md` (ARGS, for the platform ones: `--people N`,
 //!   `--batch-events N`, `--rounds N`, `--only abcd`).
@@ -61,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         }
         "test" => {
             build_plugins(&root)?;
+            install_smsc(&root)?;
             run(Command::new(cargo()).current_dir(&root).args(["test", "--workspace"]).args(&rest))
         }
         _ => {
@@ -87,6 +90,18 @@ fn root() -> PathBuf {
 
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// The SMPP tests' peer: an SMSC from the npm registry, not written here. Needs Node.js
+/// and npm; `npm ci` installs exactly what the lock file names.
+fn install_smsc(root: &Path) -> anyhow::Result<()> {
+    let dir = root.join("tests/smsc");
+    if dir.join("node_modules/smpp/package.json").exists() {
+        return Ok(());
+    }
+    eprintln!("installing the test SMSC (npm ci in tests/smsc)");
+    run(Command::new("npm").current_dir(&dir).args(["ci", "--no-audit", "--no-fund"]))
+        .context("the SMPP tests need Node.js and npm to install their SMSC peer")
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {

@@ -182,7 +182,9 @@ pub async fn delivery_status(
     let (id, status, at) = read().map_err(|e| ApiError::bad_request("invalid-receipt", e.to_string()))?;
     let outcome = state.run(move |p| p.on_receipt(&id, status, at, now)).await?;
     match outcome {
-        ReceiptOutcome::Recorded { .. } => Ok(Json(StatusResult { status: StatusOutcome::Recorded })),
+        ReceiptOutcome::Recorded { .. } | ReceiptOutcome::PartRecorded { .. } => {
+            Ok(Json(StatusResult { status: StatusOutcome::Recorded }))
+        }
         ReceiptOutcome::Duplicate { .. } => Ok(Json(StatusResult { status: StatusOutcome::Duplicate })),
         ReceiptOutcome::Conflict { recorded, .. } => Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,

@@ -24,7 +24,10 @@ use crate::runtime::{CallContext, CaseInput, LoadedPlugin, ReplyInput, Runtime, 
 use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
 use crate::sms::reply;
 use crate::sms::window::SendingWindow;
-use crate::store::{Case, Inbound, InboundStatus, MessageKind, Store, Tx};
+use crate::store::{Case, Inbound, InboundStatus, MessageKind, OutboxMessage, Store, Tx};
+
+/// Messages handed to the gateway per dispatch step.
+const DISPATCH_BATCH: usize = 500;
 
 pub use apply::Stage;
 pub use receipts::ReceiptOutcome;
@@ -306,88 +309,124 @@ impl Pipeline {
     }
 
     /// Hand queued messages whose time has come to the gateway, inside the sending window.
+    ///
+    /// Each batch goes to the gateway at once (SMPP keeps a window of them in flight) and
+    /// its outcomes are written in one transaction. A crash between the two resubmits the
+    /// batch with the same message ids, which the gateway deduplicates.
     pub fn dispatch(&self, now: Timestamp) -> anyhow::Result<usize> {
-        let log = &self.settings.audit;
         if self.settings.window.next_open(now) != now {
             return Ok(0);
         }
-        let due = self.store.due_messages(now, 500)?;
-        let mut sent = 0;
-        for m in due {
-            let case = match m.case_id {
+        let due = self.store.due_messages(now, DISPATCH_BATCH)?;
+        let mut cases = Vec::with_capacity(due.len());
+        for m in &due {
+            cases.push(match m.case_id {
                 Some(id) => self.store.case(id)?,
                 None => None,
-            };
-            let sms = OutgoingSms {
+            });
+        }
+        let batch: Vec<OutgoingSms<'_>> = due
+            .iter()
+            .zip(&cases)
+            .map(|(m, case)| OutgoingSms {
                 message_id: m.id,
                 phone: &m.phone,
                 text: &m.text,
                 parts: m.parts,
                 service: case.as_ref().map(|c| c.service.as_str()),
-                reply_code: match (m.kind, &case) {
+                reply_code: match (m.kind, case) {
                     (MessageKind::Question, Some(c)) => c.reply_code.as_deref(),
                     _ => None,
                 },
                 at: now,
-            };
-            let submitted = match self.gateway.submit(&sms) {
-                Ok(id) => Ok(id),
+            })
+            .collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let results = self.gateway.submit_all(&batch);
+        let mut tx = self.store.begin()?;
+        let mut sent = 0;
+        let mut unavailable = None;
+        for ((m, case), result) in due.iter().zip(cases).zip(results) {
+            match result {
+                Ok(ids) => {
+                    self.record_sent(&mut *tx, m, case, &ids, now)?;
+                    sent += 1;
+                }
                 Err(GatewayError::Transient(e)) => {
                     crate::metrics::step("sms", "gateway-unavailable");
-                    tracing::warn!(message = m.id, "gateway unavailable, will retry: {}", redact(&e));
-                    break;
+                    unavailable.get_or_insert(e);
                 }
-                Err(GatewayError::Rejected(e)) => Err(e),
-            };
-            let mut tx = self.store.begin()?;
-            let gateway_id = match submitted {
-                Ok(id) => id,
-                Err(reason) => {
-                    // A gateway may quote the number back: logs never carry one.
-                    tracing::warn!(message = m.id, "gateway rejected a message: {}", redact(&reason));
-                    tx.mark_failed(m.id, now, &reason)?;
-                    crate::metrics::step("sms", "rejected");
-                    log.append(
-                        &mut *tx,
-                        Entry::new(now, &Actor::Sms, "sms.rejected")
-                            .case(m.case_id)
-                            .outcome("rejected")
-                            .detail(json!({ "message": m.id, "to": log.phone(&m.phone) })),
-                    )?;
-                    if let Some(mut c) = case.filter(|c| c.state.is_open()) {
-                        let why = "the gateway rejected the SMS";
-                        apply::host_outcome(log, &mut *tx, &mut c, CaseState::Failed, why, now)?;
-                        tx.update_case(&c)?;
-                    }
-                    tx.commit()?;
-                    continue;
-                }
-            };
-            tx.mark_sent(m.id, now, &gateway_id)?;
-            crate::metrics::step("sms", "sent");
-            log.append(
-                &mut *tx,
-                Entry::new(now, &Actor::Sms, "sms.sent")
-                    .case(m.case_id)
-                    .outcome("sent")
-                    .consent(case.as_ref().and_then(|c| c.consent_id.as_deref()))
-                    .detail(json!({
-                        "message": m.id, "parts": m.parts, "kind": m.kind, "to": log.phone(&m.phone),
-                    })),
-            )?;
-            if let (MessageKind::Question, Some(mut c)) = (m.kind, case)
-                && c.state == CaseState::Offered
-            {
-                let hours = self.runtime.active().service(&c.service).map(|(_, s)| s.reply_window_hours);
-                c.state = CaseState::AwaitingReply;
-                c.deadline = Some(now + i64::from(hours.unwrap_or(72)) * 3600);
-                c.updated_at = now;
-                tx.update_case(&c)?;
+                Err(GatewayError::Rejected(reason)) => self.record_rejected(&mut *tx, m, case, &reason, now)?,
             }
-            tx.commit()?;
-            sent += 1;
+        }
+        tx.commit()?;
+        if let Some(e) = unavailable {
+            tracing::warn!("gateway unavailable, messages stay queued: {}", redact(&e));
         }
         Ok(sent)
+    }
+
+    fn record_sent(
+        &self,
+        tx: &mut dyn Tx,
+        m: &OutboxMessage,
+        case: Option<Case>,
+        gateway_ids: &[String],
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let log = &self.settings.audit;
+        tx.mark_sent(m.id, now, gateway_ids)?;
+        crate::metrics::step("sms", "sent");
+        log.append(
+            tx,
+            Entry::new(now, &Actor::Sms, "sms.sent")
+                .case(m.case_id)
+                .outcome("sent")
+                .consent(case.as_ref().and_then(|c| c.consent_id.as_deref()))
+                .detail(json!({
+                    "message": m.id, "parts": m.parts, "kind": m.kind, "to": log.phone(&m.phone),
+                })),
+        )?;
+        if let (MessageKind::Question, Some(mut c)) = (m.kind, case)
+            && c.state == CaseState::Offered
+        {
+            let hours = self.runtime.active().service(&c.service).map(|(_, s)| s.reply_window_hours);
+            c.state = CaseState::AwaitingReply;
+            c.deadline = Some(now + i64::from(hours.unwrap_or(72)) * 3600);
+            c.updated_at = now;
+            tx.update_case(&c)?;
+        }
+        Ok(())
+    }
+
+    fn record_rejected(
+        &self,
+        tx: &mut dyn Tx,
+        m: &OutboxMessage,
+        case: Option<Case>,
+        reason: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let log = &self.settings.audit;
+        // A gateway may quote the number back: logs never carry one.
+        tracing::warn!(message = m.id, "gateway rejected a message: {}", redact(reason));
+        tx.mark_failed(m.id, now, reason)?;
+        crate::metrics::step("sms", "rejected");
+        log.append(
+            tx,
+            Entry::new(now, &Actor::Sms, "sms.rejected")
+                .case(m.case_id)
+                .outcome("rejected")
+                .detail(json!({ "message": m.id, "to": log.phone(&m.phone) })),
+        )?;
+        if let Some(mut c) = case.filter(|c| c.state.is_open()) {
+            let why = "the gateway rejected the SMS";
+            apply::host_outcome(log, tx, &mut c, CaseState::Failed, why, now)?;
+            tx.update_case(&c)?;
+        }
+        Ok(())
     }
 
     /// Run `on-timeout` for every case whose reply window has closed.

@@ -2,6 +2,8 @@
 //!
 //! A receipt is recorded once per message and audited; a gateway that retries its webhook
 //! gets `Duplicate`, and one that contradicts itself gets `Conflict` with the status kept.
+//! A message sent in parts (SMPP) gets a receipt per part: it is delivered when every part
+//! is, and failed with the first part that fails.
 //! What a failed delivery does to the case (a retry or a refusal, by the service's rules)
 //! belongs to the SMS delivery work, not here: for now the case waits for its reply window
 //! as before, and the receipt is on record for the agency and the audit.
@@ -16,6 +18,10 @@ use crate::store::{DeliveryStatus, Receipt};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptOutcome {
     Recorded {
+        message: i64,
+    },
+    /// One part's delivery is recorded; the message waits for its other parts.
+    PartRecorded {
         message: i64,
     },
     /// The same status was already recorded for the message.
@@ -34,6 +40,24 @@ pub enum ReceiptOutcome {
 }
 
 impl Pipeline {
+    /// A receipt whose id may be written several ways ([`crate::sms::smpp::pdus::id_candidates`]):
+    /// the first reading that names a sent message is taken.
+    pub fn on_receipt_any(
+        &self,
+        gateway_ids: &[String],
+        status: DeliveryStatus,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> anyhow::Result<ReceiptOutcome> {
+        for id in gateway_ids {
+            if self.store.message_by_gateway_id(id)?.is_some() {
+                return self.on_receipt(id, status, at, now);
+            }
+        }
+        crate::metrics::step("receipt", "unknown-message");
+        Ok(ReceiptOutcome::UnknownMessage)
+    }
+
     pub fn on_receipt(
         &self,
         gateway_id: &str,
@@ -50,6 +74,17 @@ impl Pipeline {
             return Ok(ReceiptOutcome::BeforeSent);
         }
         let mut tx = self.store.begin()?;
+        let parts = tx.record_part_status(message.id, gateway_id, status)?;
+        let status = match status {
+            _ if parts.is_empty() => status,
+            DeliveryStatus::Delivered if parts.iter().all(|p| *p == Some(DeliveryStatus::Delivered)) => status,
+            DeliveryStatus::Delivered => {
+                tx.commit()?;
+                crate::metrics::step("receipt", "part");
+                return Ok(ReceiptOutcome::PartRecorded { message: message.id });
+            }
+            failed => failed,
+        };
         let receipt = Receipt { message_id: message.id, status, at, received_at: now };
         let outcome = match tx.insert_receipt(&receipt)? {
             None => ReceiptOutcome::Recorded { message: message.id },

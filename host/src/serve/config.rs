@@ -44,6 +44,39 @@ pub struct AgencyFile {
 pub struct SmsFile {
     /// Local Almaty hours, `"09:00-21:00"`.
     pub window: Option<String>,
+    /// `sim` (the simulated network, the default) or `smpp`.
+    pub gateway: Option<String>,
+    pub smpp: Option<SmppFile>,
+}
+
+/// `[sms.smpp]`: the SMSC account. The password may come from `PROACTIVE_SMPP_PASSWORD`
+/// instead, so it need not be written in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppFile {
+    /// `host:port` of the SMSC.
+    pub address: Option<String>,
+    pub system_id: Option<String>,
+    pub password: Option<String>,
+    pub system_type: Option<String>,
+    /// The sender the citizen sees and answers (a short code by default: `1414`).
+    pub source_addr: Option<String>,
+    pub source_ton: Option<u8>,
+    pub source_npi: Option<u8>,
+    /// `submit_sm` in flight at once.
+    pub window: Option<usize>,
+    /// `submit_sm` a second at most (0: no limit).
+    pub rate_per_second: Option<u32>,
+    pub enquire_link_seconds: Option<u64>,
+    pub response_timeout_ms: Option<u64>,
+    pub reconnect_max_ms: Option<u64>,
+}
+
+/// Which gateway carries SMS.
+#[derive(Debug, Clone)]
+pub enum GatewayChoice {
+    Sim,
+    Smpp(Box<crate::sms::smpp::SmppConfig>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +136,7 @@ pub struct ServeConfig {
     pub tokens: Vec<TokenFile>,
     pub agency_keys: crate::deploy::signing::AgencyKeys,
     pub clock_file: Option<PathBuf>,
+    pub gateway: GatewayChoice,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -119,6 +153,8 @@ impl ServeConfig {
         let listen = listen_text
             .parse()
             .map_err(|_| anyhow::anyhow!("setting `listen`: expected an address and port such as 127.0.0.1:8080"))?;
+        let gateway =
+            gateway_choice(file.sms.gateway.as_deref(), file.sms.smpp, std::env::var("PROACTIVE_SMPP_PASSWORD").ok())?;
         let window = match o.window.clone().or(file.sms.window) {
             Some(w) => parse_window(&w).context("setting `sms.window`")?,
             None => SendingWindow::default(),
@@ -155,8 +191,65 @@ impl ServeConfig {
             tokens: file.tokens,
             agency_keys,
             clock_file: o.clock_file.clone(),
+            gateway,
         })
     }
+}
+
+fn gateway_choice(
+    name: Option<&str>,
+    smpp: Option<SmppFile>,
+    password_env: Option<String>,
+) -> anyhow::Result<GatewayChoice> {
+    match name.unwrap_or("sim") {
+        "sim" => Ok(GatewayChoice::Sim),
+        "smpp" => {
+            let f =
+                smpp.ok_or_else(|| anyhow::anyhow!("setting `sms.gateway = \"smpp\"` needs an `[sms.smpp]` table"))?;
+            smpp_config(f, password_env).map(|c| GatewayChoice::Smpp(Box::new(c)))
+        }
+        other => anyhow::bail!("setting `sms.gateway`: {other:?} is not a gateway; expected \"sim\" or \"smpp\""),
+    }
+}
+
+fn smpp_config(f: SmppFile, password_env: Option<String>) -> anyhow::Result<crate::sms::smpp::SmppConfig> {
+    use std::time::Duration;
+    let address =
+        f.address.ok_or_else(|| anyhow::anyhow!("setting `sms.smpp.address`: required (host:port of the SMSC)"))?;
+    anyhow::ensure!(address.contains(':'), "setting `sms.smpp.address`: expected host:port");
+    let mut c = crate::sms::smpp::SmppConfig::new(address);
+    // SMPP 3.4 field sizes, less the terminating NUL; C-octet strings are ASCII.
+    let text = |key: &str, value: Option<String>, max: usize, default: String| -> anyhow::Result<String> {
+        let v = value.unwrap_or(default);
+        anyhow::ensure!(
+            v.len() <= max && v.is_ascii() && !v.contains('\0'),
+            "setting `sms.smpp.{key}`: at most {max} ASCII characters"
+        );
+        Ok(v)
+    };
+    c.system_id = text("system_id", f.system_id, 15, c.system_id)?;
+    c.password = text("password", password_env.or(f.password), 8, c.password)?;
+    c.system_type = text("system_type", f.system_type, 12, c.system_type)?;
+    c.source.addr = text("source_addr", f.source_addr, 20, c.source.addr)?;
+    anyhow::ensure!(!c.source.addr.is_empty(), "setting `sms.smpp.source_addr`: must not be empty");
+    c.source.ton = f.source_ton.unwrap_or(c.source.ton);
+    c.source.npi = f.source_npi.unwrap_or(c.source.npi);
+    anyhow::ensure!(c.source.ton <= 6, "setting `sms.smpp.source_ton`: 0 to 6");
+    anyhow::ensure!(c.source.npi <= 18, "setting `sms.smpp.source_npi`: 0 to 18");
+    c.window = f.window.unwrap_or(c.window);
+    anyhow::ensure!((1..=1000).contains(&c.window), "setting `sms.smpp.window`: between 1 and 1000");
+    c.rate_per_second = f.rate_per_second.unwrap_or(c.rate_per_second);
+    anyhow::ensure!(c.rate_per_second <= 100_000, "setting `sms.smpp.rate_per_second`: at most 100000 (0: no limit)");
+    let secs = f.enquire_link_seconds.unwrap_or(c.enquire_link.as_secs());
+    anyhow::ensure!((1..=3600).contains(&secs), "setting `sms.smpp.enquire_link_seconds`: between 1 and 3600");
+    c.enquire_link = Duration::from_secs(secs);
+    let ms = f.response_timeout_ms.unwrap_or(c.response_timeout.as_millis() as u64);
+    anyhow::ensure!((100..=120_000).contains(&ms), "setting `sms.smpp.response_timeout_ms`: between 100 and 120000");
+    c.response_timeout = Duration::from_millis(ms);
+    let ms = f.reconnect_max_ms.unwrap_or(c.reconnect_max.as_millis() as u64);
+    anyhow::ensure!((100..=600_000).contains(&ms), "setting `sms.smpp.reconnect_max_ms`: between 100 and 600000");
+    c.reconnect_max = Duration::from_millis(ms);
+    Ok(c)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -218,5 +311,30 @@ mod tests {
         assert!(format!("{e:#}").contains("sms.window"), "{e:#}");
         let e = with_file("[limits]\ntick_ms = 0\n").unwrap_err().to_string();
         assert!(e.contains("tick_ms"), "{e}");
+    }
+
+    #[test]
+    fn the_smpp_gateway_is_checked_field_by_field() {
+        let c = with_file(
+            "[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"127.0.0.1:2775\"\nsystem_id = \"egov\"\nwindow = 20\n",
+        )
+        .unwrap();
+        let GatewayChoice::Smpp(s) = c.gateway else { panic!("not smpp") };
+        assert_eq!((s.system_id.as_str(), s.window, s.source.addr.as_str()), ("egov", 20, "1414"));
+        for (file, names) in [
+            ("[sms]\ngateway = \"smpp\"\n", "[sms.smpp]"),
+            ("[sms]\ngateway = \"kannel\"\n", "sms.gateway"),
+            ("[sms]\ngateway = \"smpp\"\n[sms.smpp]\nsystem_id = \"x\"\n", "sms.smpp.address"),
+            (
+                "[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:1\"\npassword = \"much-too-long\"\n",
+                "sms.smpp.password",
+            ),
+            ("[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:1\"\nwindow = 0\n", "sms.smpp.window"),
+            ("[sms.smpp]\naddres = \"h:1\"\n", "addres"),
+        ] {
+            let e = format!("{:#}", with_file(file).unwrap_err());
+            assert!(e.contains(names), "{file}: {e}");
+        }
+        assert!(matches!(with_file("").unwrap().gateway, GatewayChoice::Sim));
     }
 }

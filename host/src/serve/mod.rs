@@ -27,8 +27,11 @@ use crate::pipeline::Settings;
 use crate::platform::{self, PluginSource};
 use crate::redact::redact;
 use crate::runtime::{Limits, Runtime};
+use crate::sms::gateway::Gateway;
 use crate::sms::sim::SimNetwork;
-use config::ServeConfig;
+use crate::sms::smpp::{Delivery, Incoming, SmppGateway, SmppSession};
+use config::{GatewayChoice, ServeConfig};
+use tokio::sync::mpsc;
 
 /// Compiled components, beside the store (any entry may be deleted at any time).
 fn cache_dir(db: &std::path::Path) -> PathBuf {
@@ -51,7 +54,17 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         }
         None => HashMap::new(),
     };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let network = Arc::new(SimNetwork::new(scripts));
+    let (gateway, smpp): (Arc<dyn Gateway>, _) = match &config.gateway {
+        GatewayChoice::Sim => (network.clone(), None),
+        GatewayChoice::Smpp(c) => {
+            let (gateway, session, deliveries) = SmppGateway::start((**c).clone(), rt.handle());
+            eprintln!("SMS go to the SMSC at {} over SMPP 3.4", c.address);
+            (Arc::new(gateway), Some((session, deliveries)))
+        }
+    };
+    let sim = smpp.is_none().then_some(network);
     // Before anything loads, so loading plugins registers their series.
     let metrics = crate::metrics::install();
     let clock = match &config.clock_file {
@@ -64,7 +77,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
     let plugins = PluginSource::Loaded(runtime.clone());
     let files = platform::Files { registry: &config.registry, plugins: &plugins, db: &config.db };
     let settings = Settings { window: config.window, ..Settings::default() };
-    let opened = platform::open(&files, network.clone(), settings)?;
+    let opened = platform::open(&files, gateway, settings)?;
     let deployer = Arc::new(Deployer::new(
         runtime.clone(),
         opened.store.clone(),
@@ -115,8 +128,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         metrics,
         draining: Default::default(),
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    rt.block_on(serve(state, &config, network))?;
+    rt.block_on(serve(state, &config, sim, smpp))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,7 +138,12 @@ fn report_rejected(rejected: &[Rejected]) {
     }
 }
 
-async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwork>) -> anyhow::Result<()> {
+async fn serve(
+    state: Arc<AppState>,
+    config: &ServeConfig,
+    network: Option<Arc<SimNetwork>>,
+    smpp: Option<(SmppSession, mpsc::Receiver<Delivery>)>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -134,6 +151,10 @@ async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwo
     eprintln!("proactive serve: listening on http://{addr}");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let ticker = tokio::spawn(tick_loop(state.clone(), network, config.tick, config.db.clone(), stopped));
+    let (session, taker) = match smpp {
+        Some((session, deliveries)) => (Some(session), Some(tokio::spawn(take_deliveries(state.clone(), deliveries)))),
+        None => (None, None),
+    };
     let app = api::router(state.clone(), config.max_body_bytes);
     let draining = state.clone();
     let (signalled, mut signal) = tokio::sync::watch::channel(false);
@@ -159,6 +180,13 @@ async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwo
     }
     let _ = stop.send(true);
     ticker.await.context("the ticker task")?;
+    // Unbinding ends the session, which closes the delivery channel and so the taker.
+    if let Some(session) = session {
+        session.stop().await;
+    }
+    if let Some(taker) = taker {
+        taker.await.context("the SMPP delivery task")?;
+    }
     let db = config.db.clone();
     let now = state.now();
     state
@@ -179,7 +207,7 @@ async fn serve(state: Arc<AppState>, config: &ServeConfig, network: Arc<SimNetwo
 /// the next one; it never stops the server.
 async fn tick_loop(
     state: Arc<AppState>,
-    network: Arc<SimNetwork>,
+    network: Option<Arc<SimNetwork>>,
     every: Duration,
     db: PathBuf,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -204,7 +232,7 @@ async fn tick_loop(
                     m.run_upkeep();
                 }
                 let p = &s.pipeline;
-                for mo in network.take_replies(now) {
+                for mo in network.iter().flat_map(|n| n.take_replies(now)) {
                     p.on_inbound(&mo.phone, &mo.text, mo.at, now)?;
                 }
                 p.resume_waiting(now, 500)?;
@@ -221,6 +249,26 @@ async fn tick_loop(
             Ok(()) => {}
             Err(e) => tracing::error!("tick failed, retrying next tick: {}", redact(&e.message)),
         }
+    }
+}
+
+/// Replies and receipts from the SMSC, each taken in its own pipeline step; the session
+/// acknowledges a `deliver_sm` only once its step has committed.
+async fn take_deliveries(state: Arc<AppState>, mut deliveries: mpsc::Receiver<Delivery>) {
+    while let Some(Delivery { incoming, ack }) = deliveries.recv().await {
+        let now = state.now();
+        let taken = match incoming {
+            Incoming::Reply { from, text } => state.run(move |p| p.on_inbound(&from, &text, now, now).map(drop)).await,
+            Incoming::Receipt { ids, status: Some(status) } => {
+                state.run(move |p| p.on_receipt_any(&ids, status, now, now).map(drop)).await
+            }
+            // En route, accepted: nothing final to record.
+            Incoming::Receipt { status: None, .. } => Ok(()),
+        };
+        if let Err(e) = &taken {
+            tracing::error!("an SMPP delivery was not taken; the SMSC will redeliver it: {}", redact(&e.message));
+        }
+        let _ = ack.send(taken.is_ok());
     }
 }
 

@@ -57,18 +57,23 @@ fn gsm7_cost(c: char) -> Option<u32> {
     }
 }
 
-/// Parts needed when no character's units may straddle a part boundary: an escape sequence
-/// or a surrogate pair that does not fit in what is left of a part starts the next one.
-fn greedy_parts(costs: impl Iterator<Item = u32>, per_part: u32) -> u32 {
-    let mut parts = 1u32;
+/// Where parts start when no character's units may straddle a part boundary: an escape
+/// sequence or a surrogate pair that does not fit in what is left of a part starts the next
+/// one. Calls `part_starts_at` with the index of each character that begins a new part.
+fn greedy_split(costs: impl Iterator<Item = u32>, per_part: u32, mut part_starts_at: impl FnMut(usize)) {
     let mut used = 0u32;
-    for cost in costs {
+    for (i, cost) in costs.enumerate() {
         if used.saturating_add(cost) > per_part {
-            parts = parts.saturating_add(1);
+            part_starts_at(i);
             used = 0;
         }
         used = used.saturating_add(cost);
     }
+}
+
+fn greedy_parts(costs: impl Iterator<Item = u32>, per_part: u32) -> u32 {
+    let mut parts = 1u32;
+    greedy_split(costs, per_part, |_| parts = parts.saturating_add(1));
     parts
 }
 
@@ -92,6 +97,90 @@ pub fn count(text: &str) -> Segments {
         }
     };
     Segments { encoding, parts, units }
+}
+
+/// A text as an SMSC takes it: SMPP's `data_coding` and each part's payload, before any
+/// concatenation header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub encoding: Encoding,
+    /// GSM-7 as unpacked septets (one octet each, extension characters as escape + code),
+    /// the SMPP "SMSC default alphabet"; UCS-2 as UTF-16BE.
+    pub parts: Vec<Vec<u8>>,
+}
+
+impl Encoding {
+    /// SMPP 3.4 `data_coding`.
+    pub fn data_coding(self) -> u8 {
+        match self {
+            Encoding::Gsm7 => 0x00,
+            Encoding::Ucs2 => 0x08,
+        }
+    }
+}
+
+const GSM7_ESCAPE: u8 = 0x1B;
+
+/// The GSM 03.38 codes of [`GSM7_EXTENSION`], in the same order.
+const GSM7_EXTENSION_CODES: &[u8] = &[0x0A, 0x14, 0x28, 0x29, 0x2F, 0x3C, 0x3D, 0x3E, 0x40, 0x65];
+
+/// A character's GSM-7 septets (one, or escape + code), if GSM-7 can carry it.
+fn gsm7_septets(c: char) -> Option<Vec<u8>> {
+    if let Some(i) = GSM7_BASIC.iter().position(|&b| b == c) {
+        // The table leaves out the escape at 0x1B.
+        let code = if i >= usize::from(GSM7_ESCAPE) { i + 1 } else { i };
+        return Some(vec![code as u8]);
+    }
+    let i = GSM7_EXTENSION.iter().position(|&e| e == c)?;
+    Some(vec![GSM7_ESCAPE, GSM7_EXTENSION_CODES[i]])
+}
+
+/// Encodes `text` for the network, split exactly where [`count`] says the parts break.
+pub fn encode(text: &str) -> Encoded {
+    let segments = count(text);
+    let units: Vec<Vec<u8>> = match segments.encoding {
+        Encoding::Gsm7 => text.chars().filter_map(gsm7_septets).collect(),
+        Encoding::Ucs2 => text
+            .chars()
+            .map(|c| {
+                let mut buf = [0u16; 2];
+                c.encode_utf16(&mut buf).iter().flat_map(|u| u.to_be_bytes()).collect()
+            })
+            .collect(),
+    };
+    let per_part = match segments.encoding {
+        Encoding::Gsm7 => GSM7_PART,
+        Encoding::Ucs2 => UCS2_PART,
+    };
+    let mut starts = vec![0usize];
+    if segments.parts > 1 {
+        let cost = |u: &Vec<u8>| match segments.encoding {
+            Encoding::Gsm7 => u.len() as u32,
+            Encoding::Ucs2 => (u.len() / 2) as u32,
+        };
+        greedy_split(units.iter().map(cost), per_part, |i| starts.push(i));
+    }
+    starts.push(units.len());
+    let parts = starts.windows(2).map(|w| units[w[0]..w[1]].concat()).collect();
+    Encoded { encoding: segments.encoding, parts }
+}
+
+/// Reads unpacked GSM-7 septets (as SMPP carries the SMSC default alphabet): an escape
+/// followed by an extension code is that character; anything unreadable becomes U+FFFD.
+pub fn decode_gsm7(septets: &[u8]) -> String {
+    let mut out = String::with_capacity(septets.len());
+    let mut bytes = septets.iter().copied();
+    while let Some(b) = bytes.next() {
+        if b == GSM7_ESCAPE {
+            let ext = bytes.next().and_then(|e| GSM7_EXTENSION_CODES.iter().position(|&c| c == e));
+            out.push(ext.map_or('\u{FFFD}', |i| GSM7_EXTENSION[i]));
+            continue;
+        }
+        let i = usize::from(b);
+        let index = if i > usize::from(GSM7_ESCAPE) { i - 1 } else { i };
+        out.push(GSM7_BASIC.get(index).copied().filter(|_| b < 0x80).unwrap_or('\u{FFFD}'));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -161,5 +250,64 @@ mod tests {
         for (text, expected) in rows {
             check(&text, expected);
         }
+    }
+
+    #[test]
+    fn encodes_parts_where_count_breaks_them() {
+        let texts = [
+            String::new(),
+            "Hello".into(),
+            rep("a", 152) + "{" + &rep("a", 152),
+            rep("ж", 66) + "👍" + &rep("ж", 66),
+            KAZAKH_OFFER.into(),
+            rep("€", 200),
+        ];
+        for text in &texts {
+            let encoded = encode(text);
+            let counted = count(text);
+            assert_eq!(encoded.encoding, counted.encoding);
+            assert_eq!(encoded.parts.len() as u32, counted.parts, "text of {} chars", text.chars().count());
+            let limit = match counted.encoding {
+                Gsm7 if counted.parts == 1 => 160,
+                Gsm7 => 153,
+                Ucs2 if counted.parts == 1 => 140,
+                Ucs2 => 134,
+            };
+            assert!(encoded.parts.iter().all(|p| p.len() <= limit), "a part over {limit} octets");
+        }
+    }
+
+    #[test]
+    fn gsm7_decodes_what_it_encodes() {
+        let latin = "Yes 4821 {ok} €5 [a|b] ~^\\ ÆÉ@£_";
+        let e = encode(latin);
+        assert_eq!(e.encoding, Gsm7);
+        assert_eq!(decode_gsm7(&e.parts.concat()), latin);
+        assert_eq!(decode_gsm7(&[0x1B]), "\u{FFFD}");
+        assert_eq!(decode_gsm7(&[0x80, 0x41]), "\u{FFFD}A");
+    }
+
+    #[test]
+    fn gsm7_uses_the_default_alphabet_and_escapes_the_extension() {
+        let e = encode("@A{€}\nÆ");
+        assert_eq!(e.encoding.data_coding(), 0x00);
+        assert_eq!(e.parts, vec![vec![0x00, 0x41, 0x1B, 0x28, 0x1B, 0x65, 0x1B, 0x29, 0x0A, 0x1C]]);
+    }
+
+    #[test]
+    fn ucs2_is_utf16_big_endian_and_keeps_surrogate_pairs_whole() {
+        let e = encode("Иә👍");
+        assert_eq!(e.encoding.data_coding(), 0x08);
+        assert_eq!(e.parts, vec![vec![0x04, 0x18, 0x04, 0xD9, 0xD8, 0x3D, 0xDC, 0x4D]]);
+        let split = encode(&(rep("ж", 66) + "👍" + &rep("ж", 66)));
+        let decoded: Vec<String> = split
+            .parts
+            .iter()
+            .map(|p| {
+                String::from_utf16(&p.chunks(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect::<Vec<_>>()).unwrap()
+            })
+            .collect();
+        assert_eq!(decoded.len(), 3);
+        assert_eq!(decoded.concat(), rep("ж", 66) + "👍" + &rep("ж", 66));
     }
 }

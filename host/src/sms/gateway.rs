@@ -30,6 +30,22 @@ pub enum GatewayError {
 }
 
 pub trait Gateway: Send + Sync {
-    /// Hand a message over; returns the gateway's id for it.
-    fn submit(&self, sms: &OutgoingSms<'_>) -> Result<String, GatewayError>;
+    /// Hand a message over; returns the gateway's ids for it: one, or one per part for a
+    /// gateway that submits parts separately (SMPP), in part order.
+    fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError>;
+
+    /// Hand a batch over, answering for each in order. A gateway that can keep several
+    /// submissions in flight (SMPP's window) overrides this; the default goes one by one
+    /// and, once the gateway is unavailable, stops trying the rest.
+    fn submit_all(&self, batch: &[OutgoingSms<'_>]) -> Vec<Result<Vec<String>, GatewayError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for sms in batch {
+            let result = match out.last() {
+                Some(Err(GatewayError::Transient(e))) => Err(GatewayError::Transient(e.clone())),
+                _ => self.submit(sms),
+            };
+            out.push(result);
+        }
+        out
+    }
 }

@@ -5,5 +5,6 @@ pub mod encoding;
 pub mod gateway;
 pub mod reply;
 pub mod sim;
+pub mod smpp;
 pub mod template;
 pub mod window;

@@ -81,11 +81,11 @@ impl SimNetwork {
 }
 
 impl Gateway for SimNetwork {
-    fn submit(&self, sms: &OutgoingSms<'_>) -> Result<String, GatewayError> {
+    fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
         let mut st = self.state();
         st.sent += 1;
         st.parts += u64::from(sms.parts);
-        let id = format!("sim-{}", sms.message_id);
+        let id = vec![format!("sim-{}", sms.message_id)];
         let (Some(service), Some(script)) = (sms.service, self.scripts.get(sms.phone)) else {
             return Ok(id);
         };

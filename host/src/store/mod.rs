@@ -284,7 +284,8 @@ pub trait Store: Send + Sync {
     fn cases_for_person(&self, iin: &str) -> anyhow::Result<Vec<Case>>;
     /// A case's messages, in the order they were queued.
     fn messages_for_case(&self, case: CaseId) -> anyhow::Result<Vec<OutboxMessage>>;
-    /// A sent message by the id its gateway gave it.
+    /// A sent message by the id its gateway gave it (or gave one of its parts); the latest,
+    /// should a gateway reuse ids.
     fn message_by_gateway_id(&self, gateway_id: &str) -> anyhow::Result<Option<OutboxMessage>>;
     /// The receipts for a case's messages, by message id.
     fn receipts_for_case(&self, case: CaseId) -> anyhow::Result<Vec<Receipt>>;
@@ -309,7 +310,18 @@ pub trait Tx {
     fn update_case(&mut self, case: &Case) -> anyhow::Result<()>;
     fn record_decision(&mut self, d: &DecisionRecord) -> anyhow::Result<()>;
     fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64>;
-    fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_id: &str) -> anyhow::Result<()>;
+    /// Record a message as handed over, with the gateway's id for each part (one id for a
+    /// gateway that takes a long message whole).
+    fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_ids: &[String]) -> anyhow::Result<()>;
+    /// Record the final status of one part of a message sent in parts (the first one
+    /// stands); returns every part's status, in part order, or nothing for a message sent
+    /// whole.
+    fn record_part_status(
+        &mut self,
+        message: i64,
+        gateway_id: &str,
+        status: DeliveryStatus,
+    ) -> anyhow::Result<Vec<Option<DeliveryStatus>>>;
     fn mark_failed(&mut self, message: i64, at: Timestamp, reason: &str) -> anyhow::Result<()>;
     /// Store a message's receipt; if it already has one, store nothing and return that
     /// one's status.

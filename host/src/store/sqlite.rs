@@ -76,6 +76,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS cases_waiting ON cases (service, id) WHERE state = 'received';
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (not_before) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_gateway ON outbox (gateway_id) WHERE state = 'sent';
+CREATE TABLE IF NOT EXISTS outbox_parts (
+    message_id INTEGER NOT NULL REFERENCES outbox(id),
+    part INTEGER NOT NULL,
+    gateway_id TEXT NOT NULL,
+    status TEXT,
+    PRIMARY KEY (message_id, part)
+);
+CREATE INDEX IF NOT EXISTS outbox_parts_gateway ON outbox_parts (gateway_id);
 CREATE TABLE IF NOT EXISTS receipts (
     message_id INTEGER PRIMARY KEY REFERENCES outbox(id),
     status TEXT NOT NULL,
@@ -510,7 +518,9 @@ impl Store for SqliteStore {
     fn message_by_gateway_id(&self, gateway_id: &str) -> anyhow::Result<Option<OutboxMessage>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE gateway_id = ?1 AND state = 'sent' ORDER BY id LIMIT 1"
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE state = 'sent' AND id = (\
+             SELECT max(id) FROM (SELECT id FROM outbox WHERE gateway_id = ?1 AND state = 'sent' \
+             UNION ALL SELECT message_id FROM outbox_parts WHERE gateway_id = ?1))"
         ))?;
         Ok(st.query_row([gateway_id], message_from_row).optional()?)
     }
@@ -717,11 +727,38 @@ impl Tx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_id: &str) -> anyhow::Result<()> {
+    fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_ids: &[String]) -> anyhow::Result<()> {
         self.conn
             .prepare_cached("UPDATE outbox SET state = 'sent', sent_at = ?2, gateway_id = ?3 WHERE id = ?1")?
-            .execute(params![message, at, gateway_id])?;
+            .execute(params![message, at, gateway_ids.first()])?;
+        if gateway_ids.len() > 1 {
+            let mut st = self.conn.prepare_cached(
+                "INSERT OR REPLACE INTO outbox_parts (message_id, part, gateway_id, status) VALUES (?1, ?2, ?3, NULL)",
+            )?;
+            for (i, id) in gateway_ids.iter().enumerate() {
+                st.execute(params![message, i as i64 + 1, id])?;
+            }
+        }
         Ok(())
+    }
+
+    fn record_part_status(
+        &mut self,
+        message: i64,
+        gateway_id: &str,
+        status: DeliveryStatus,
+    ) -> anyhow::Result<Vec<Option<DeliveryStatus>>> {
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox_parts SET status = ?3 WHERE message_id = ?1 AND gateway_id = ?2 AND status IS NULL",
+            )?
+            .execute(params![message, gateway_id, status.as_str()])?;
+        let mut st = self.conn.prepare_cached("SELECT status FROM outbox_parts WHERE message_id = ?1 ORDER BY part")?;
+        let rows = st.query_map([message], |r| {
+            let s: Option<String> = r.get(0)?;
+            Ok(s.and_then(|s| DeliveryStatus::parse(&s)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn mark_failed(&mut self, message: i64, at: Timestamp, reason: &str) -> anyhow::Result<()> {

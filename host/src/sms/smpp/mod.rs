@@ -1,0 +1,217 @@
+//! The SMPP 3.4 gateway: an ESME bound as a transceiver to an operator's SMSC.
+//!
+//! One task owns the connection ([`session`]): it binds, keeps the link alive with
+//! `enquire_link`, rebinds with back-off when the connection drops, keeps at most
+//! `window` `submit_sm` unacknowledged and at most `rate_per_second` a second, and answers
+//! every `deliver_sm`, but only once the host has durably taken what it brought, so a
+//! crash never loses a reply the SMSC believes was delivered.
+//!
+//! The pipeline's dispatch step is synchronous and runs on a blocking thread; it hands a
+//! batch of messages to [`SmppGateway`], which submits them through the session
+//! concurrently and waits for the answers. A throttled or queue-full answer is retried
+//! after a back-off, a lost connection after the rebind; only a permanent refusal is
+//! reported as one. A batch that cannot finish within `submit_deadline` reports the rest
+//! as transient, so the outbox keeps them queued for the next tick.
+
+pub mod pdus;
+mod session;
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
+pub use pdus::{Incoming, Source};
+
+/// How to reach and use the SMSC account.
+#[derive(Debug, Clone)]
+pub struct SmppConfig {
+    /// `host:port`.
+    pub address: String,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    pub source: Source,
+    /// `submit_sm` sent and not yet answered, at most.
+    pub window: usize,
+    /// `submit_sm` a second, at most (0: no limit).
+    pub rate_per_second: u32,
+    pub enquire_link: Duration,
+    /// How long an answer may take before the link is taken for dead.
+    pub response_timeout: Duration,
+    /// The longest wait between reconnection attempts.
+    pub reconnect_max: Duration,
+    /// How long one dispatch batch may spend submitting.
+    pub submit_deadline: Duration,
+}
+
+impl SmppConfig {
+    pub fn new(address: impl Into<String>) -> Self {
+        SmppConfig {
+            address: address.into(),
+            system_id: "proactive".into(),
+            password: String::new(),
+            system_type: String::new(),
+            source: Source { addr: "1414".into(), ton: 0, npi: 1 },
+            window: 10,
+            rate_per_second: 0,
+            enquire_link: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(10),
+            reconnect_max: Duration::from_secs(30),
+            submit_deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Something the SMSC delivered; `ack` says whether the host took it (the session answers
+/// `deliver_sm_resp` accordingly, and the SMSC redelivers what was not taken).
+#[derive(Debug)]
+pub struct Delivery {
+    pub incoming: Incoming,
+    pub ack: oneshot::Sender<bool>,
+}
+
+/// Why one `submit_sm` did not get an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubmitFailure {
+    /// The SMSC asked us to slow down or wait (throttled, queue full, a passing fault).
+    Busy(u32),
+    /// The connection went before the answer came; whether the SMSC took it is unknown.
+    ConnectionLost,
+    /// The SMSC will never take this PDU.
+    Refused(u32),
+}
+
+struct Request {
+    pdu: rusmpp::pdus::SubmitSm,
+    reply: oneshot::Sender<Result<String, SubmitFailure>>,
+}
+
+/// Command statuses that mean "not now" rather than "never".
+fn is_transient(status: u32) -> bool {
+    matches!(
+        status,
+        0x08 // ESME_RSYSERR
+            | 0x14 // ESME_RMSGQFUL
+            | 0x45 // ESME_RSUBMITFAIL
+            | 0x58 // ESME_RTHROTTLED
+            | 0x64 // ESME_RX_T_APPN
+    )
+}
+
+pub struct SmppGateway {
+    config: SmppConfig,
+    requests: mpsc::Sender<Request>,
+    bound: watch::Receiver<bool>,
+    handle: tokio::runtime::Handle,
+}
+
+/// The running session: stop it to unbind.
+pub struct SmppSession {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SmppSession {
+    /// Unbinds (waiting briefly for the SMSC's answer) and closes the connection.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl SmppGateway {
+    /// Starts the session on `handle`'s runtime. Deliveries (replies and receipts) arrive
+    /// on the returned receiver.
+    pub fn start(
+        config: SmppConfig,
+        handle: &tokio::runtime::Handle,
+    ) -> (SmppGateway, SmppSession, mpsc::Receiver<Delivery>) {
+        let (requests, requests_rx) = mpsc::channel(config.window.max(1) * 4);
+        let (deliveries, deliveries_rx) = mpsc::channel(64);
+        let (bound_tx, bound) = watch::channel(false);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = handle.spawn(session::run(config.clone(), requests_rx, deliveries, bound_tx, stop_rx));
+        let gateway = SmppGateway { config, requests, bound, handle: handle.clone() };
+        (gateway, SmppSession { stop, task }, deliveries_rx)
+    }
+
+    /// Whether the session is bound now.
+    pub fn is_bound(&self) -> bool {
+        *self.bound.borrow()
+    }
+
+    /// Waits until the session is bound, up to `timeout`.
+    pub async fn wait_bound(&self, timeout: Duration) -> bool {
+        let mut bound = self.bound.clone();
+        tokio::time::timeout(timeout, bound.wait_for(|b| *b)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    async fn submit_part(
+        &self,
+        pdu: rusmpp::pdus::SubmitSm,
+        deadline: tokio::time::Instant,
+    ) -> Result<String, GatewayError> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let (reply, answer) = oneshot::channel();
+            let sent = self.requests.send(Request { pdu: pdu.clone(), reply }).await;
+            let failure = match sent {
+                Err(_) => return Err(GatewayError::Transient("the SMPP session has stopped".into())),
+                Ok(()) => match answer.await {
+                    Ok(Ok(id)) => return Ok(id),
+                    Ok(Err(SubmitFailure::Refused(status))) => {
+                        crate::metrics::step("smpp", "refused");
+                        return Err(GatewayError::Rejected(format!(
+                            "the SMSC refused it (command status {status:#x})"
+                        )));
+                    }
+                    Ok(Err(f)) => f,
+                    Err(_) => SubmitFailure::ConnectionLost,
+                },
+            };
+            crate::metrics::step(
+                "smpp",
+                if failure == SubmitFailure::ConnectionLost { "connection-lost" } else { "busy" },
+            );
+            if tokio::time::Instant::now() + backoff > deadline {
+                return Err(GatewayError::Transient(match failure {
+                    SubmitFailure::Busy(status) => format!("the SMSC is busy (command status {status:#x})"),
+                    _ => "the SMSC connection is down".into(),
+                }));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn submit_message(
+        &self,
+        sms: &OutgoingSms<'_>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<String>, GatewayError> {
+        let pdus = pdus::submit_pdus(sms, &self.config.source).map_err(GatewayError::Rejected)?;
+        let mut ids = Vec::with_capacity(pdus.len());
+        // Parts go in order: handsets reassemble any order, but some SMSCs forward as they come.
+        for pdu in pdus {
+            ids.push(self.submit_part(pdu, deadline).await?);
+        }
+        Ok(ids)
+    }
+}
+
+impl Gateway for SmppGateway {
+    fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
+        self.submit_all(std::slice::from_ref(sms))
+            .pop()
+            .unwrap_or_else(|| Err(GatewayError::Transient("nothing submitted".into())))
+    }
+
+    fn submit_all(&self, batch: &[OutgoingSms<'_>]) -> Vec<Result<Vec<String>, GatewayError>> {
+        if !self.is_bound() {
+            return batch.iter().map(|_| Err(GatewayError::Transient("not bound to the SMSC".into()))).collect();
+        }
+        let deadline = tokio::time::Instant::now() + self.config.submit_deadline;
+        self.handle.block_on(futures::future::join_all(batch.iter().map(|sms| self.submit_message(sms, deadline))))
+    }
+}
