@@ -1,5 +1,5 @@
-//! Plumbing for the SMPP tests: the npm `smpp` package's SMSC (driven by
-//! `tests/smsc/smsc.js`) on loopback, and its control API.
+//! Plumbing for the SMPP tests and the SMPP benchmark (which includes this file): the npm
+//! `smpp` package's SMSC (driven by `tests/smsc/smsc.js`) on loopback, and its control API.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::workspace_root;
+fn smsc_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smsc")
+}
 
 /// A running SMSC, killed when dropped. Its journal outlives it, so a restart remembers
 /// what it accepted, as a real SMSC's store would.
@@ -30,7 +32,7 @@ impl Smsc {
     }
 
     fn spawn(&mut self) {
-        let dir = workspace_root().join("tests/smsc");
+        let dir = smsc_dir();
         assert!(
             dir.join("node_modules/smpp").exists(),
             "the test SMSC is not installed: run `npm ci` in tests/smsc (`cargo xtask test` does)"

@@ -8,6 +8,8 @@
 //!   serve benchmarks, updating `BENCHMARKS.md` (ARGS, for the platform ones: `--people N`,
 //!   `--batch-events N`, `--rounds N`, `--only abcd`).
 //! - `cargo xtask bench-serve [ARGS]`: only the serve benchmarks (`--people N`, `--rounds N`).
+//! - `cargo xtask bench-smpp [ARGS]`: only the SMPP window benchmark (`--messages N`,
+//!   `--rounds N`); needs Node.js for its SMSC.
 //! - `cargo xtask plugins`: only build the plugins into `target/plugins/`.
 //!
 //! Everything a fresh machine needs beyond Rust itself (the `wasm32-wasip2` target) is
@@ -54,8 +56,14 @@ fn main() -> anyhow::Result<()> {
         }
         "bench" => {
             let dir = build_plugins(&root)?;
+            install_smsc(&root)?;
             bench(&root, &dir, "platform", &rest)?;
-            bench(&root, &dir, "serve", &[])
+            bench(&root, &dir, "serve", &[])?;
+            bench(&root, &dir, "smpp", &[])
+        }
+        "bench-smpp" => {
+            install_smsc(&root)?;
+            bench(&root, Path::new("target/plugins"), "smpp", &rest)
         }
         "bench-serve" => {
             let dir = build_plugins(&root)?;
@@ -67,7 +75,9 @@ fn main() -> anyhow::Result<()> {
             run(Command::new(cargo()).current_dir(&root).args(["test", "--workspace"]).args(&rest))
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo [ARGS] | test [ARGS] | bench [ARGS] | bench-serve [ARGS] | plugins>");
+            eprintln!(
+                "usage: cargo xtask <demo [ARGS] | test [ARGS] | bench [ARGS] | bench-serve [ARGS] | bench-smpp [ARGS] | plugins>"
+            );
             bail!("unknown task {task:?}")
         }
     }
