@@ -192,3 +192,36 @@ fn an_smsc_killed_mid_stream_is_rebound_and_nothing_is_lost_or_sent_twice() {
     assert!(stats["restored"].as_i64() >= Some(3), "the SMSC remembered what it took before: {stats}");
     assert!(stats["binds"].as_i64() >= Some(1), "the host bound again: {stats}");
 }
+
+#[test]
+fn an_offer_that_never_reaches_the_phone_is_sent_again_then_decided_by_the_services_rule() {
+    let t = TestDir::new();
+    let pairs = people(&t, 1, 63, "ru");
+    let smsc = Smsc::start(t.path().join("smsc.journal"), &[("SMSC_EXPIRE_FIRST", "1000")]);
+    let sms = format!("retry_seconds = 1\ndelivery_attempts = 2\n{}", smsc.config(""));
+    let server = Server::start_full(&t, &sms, "", &[]);
+    post_births(&server, "E-EXP", &pairs);
+    let (_, list) = server.get("/v1/cases?service=health.newborn-attachment", "admin");
+    let id = list["cases"][0]["id"].as_i64().expect("a health case");
+    let done = server.wait_case(id, "decided after two expired sends", |c| c["state"] == "refused");
+    let questions: Vec<&Value> =
+        done["messages"].as_array().unwrap().iter().filter(|m| m["kind"] == "question").collect();
+    assert_eq!(questions.len(), 2, "the offer was sent twice in all: {done}");
+    for q in &questions {
+        let steps: Vec<&str> = q["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+        assert_eq!(steps, ["queued", "submitted", "expired"], "{q}");
+    }
+    let last = done["decisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["stage"], "timeout", "the service's rule for an unanswered offer decided: {done}");
+    assert_eq!(done["ground"], "no-answer", "with the service's ground: {done}");
+    let db = open_store(&server.db);
+    let audited = |what: &str| {
+        let sql = format!(
+            "SELECT count(*) FROM audit WHERE json_extract(entry, '$.action') = '{what}' \
+             AND json_extract(entry, '$.case_id') = {id}"
+        );
+        count(&db, &sql)
+    };
+    assert_eq!((audited("sms.retry"), audited("sms.undelivered")), (1, 1), "why the window closed is on record");
+    assert_eq!(smsc.stats()["duplicates"], 0);
+}

@@ -10,6 +10,8 @@
 //   SMSC_THROTTLE    answer this many submit_sm with ESME_RTHROTTLED, then
 //                    SMSC_QUEUE_FULL more with ESME_RMSGQFUL, before accepting
 //   SMSC_RESP_DELAY_MS  delay every submit_sm_resp (a far SMSC: makes windowing matter)
+//   SMSC_EXPIRE_FIRST  the first this many receipts say EXPIRED (the phone stayed off);
+//                    the rest DELIVRD
 //   SMSC_SYNC        "0": do not fsync the journal per submission (benchmarks; a kill
 //                    may then forget the last few)
 //   SMSC_RECEIPTS    how receipts name the message: "tlv" (receipted_message_id), "dec"
@@ -45,6 +47,7 @@ let queueFullLeft = Number(env('SMSC_QUEUE_FULL', '0'));
 const respDelay = Number(env('SMSC_RESP_DELAY_MS', '0'));
 const receiptsMode = env('SMSC_RECEIPTS', 'mixed');
 const sync = env('SMSC_SYNC', '1') !== '0';
+let expireLeft = Number(env('SMSC_EXPIRE_FIRST', '0'));
 
 const HOST_ID_TLV = String(0x1401);
 
@@ -100,15 +103,17 @@ function sendReceipt(session, part) {
 	const mode = receiptsMode === 'mixed' ? ['tlv', 'dec', 'hex'][receiptTurn++ % 3] : receiptsMode;
 	if (mode === 'none') return;
 	const textId = mode === 'dec' ? String(part.smscNumber).padStart(10, '0') : hexId(part.smscNumber);
+	const expired = expireLeft > 0;
+	if (expired) expireLeft--;
 	const pdu = {
 		source_addr: part.dest,
 		destination_addr: part.source,
 		esm_class: smpp.ESM_CLASS.MC_DELIVERY_RECEIPT,
-		short_message: receiptText(textId, 'DELIVRD'),
+		short_message: receiptText(textId, expired ? 'EXPIRED' : 'DELIVRD'),
 	};
 	if (mode === 'tlv') {
 		pdu.receipted_message_id = hexId(part.smscNumber);
-		pdu.message_state = smpp.MESSAGE_STATE.DELIVERED;
+		pdu.message_state = expired ? smpp.MESSAGE_STATE.EXPIRED : smpp.MESSAGE_STATE.DELIVERED;
 	}
 	stats.receipts_sent++;
 	session.deliver_sm(pdu, (resp) => {

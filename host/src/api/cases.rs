@@ -72,6 +72,17 @@ pub struct MessageView {
     gateway_id: Option<String>,
     /// The network's final word, once a receipt has come.
     delivery: Option<DeliveryView>,
+    /// The message's life so far, oldest first: `queued`, then `submitted` (or `failed`
+    /// when the gateway refused it), then the receipt's status.
+    steps: Vec<StepView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StepView {
+    /// `queued`, `submitted`, `failed`, `delivered`, `expired`, `undeliverable`,
+    /// `rejected` or `deleted`.
+    step: &'static str,
+    at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -235,7 +246,17 @@ fn view(case: &Case, decisions: Option<&[DecisionRecord]>) -> CaseView {
 }
 
 fn message_view(m: &OutboxMessage, receipts: &[Receipt]) -> MessageView {
+    let receipt = receipts.iter().find(|r| r.message_id == m.id);
+    let mut steps = vec![StepView { step: "queued", at: rfc3339(m.queued_at) }];
+    if let Some(at) = m.sent_at {
+        let step = if m.state == MessageState::Failed { "failed" } else { "submitted" };
+        steps.push(StepView { step, at: rfc3339(at) });
+    }
+    if let Some(r) = receipt {
+        steps.push(StepView { step: r.status.as_str(), at: rfc3339(r.at) });
+    }
     MessageView {
+        steps,
         id: m.id,
         kind: m.kind,
         parts: m.parts,
@@ -243,10 +264,7 @@ fn message_view(m: &OutboxMessage, receipts: &[Receipt]) -> MessageView {
         queued_at: rfc3339(m.queued_at),
         sent_at: m.sent_at.map(rfc3339),
         gateway_id: m.gateway_id.clone(),
-        delivery: receipts
-            .iter()
-            .find(|r| r.message_id == m.id)
-            .map(|r| DeliveryView { status: r.status, at: rfc3339(r.at) }),
+        delivery: receipt.map(|r| DeliveryView { status: r.status, at: rfc3339(r.at) }),
     }
 }
 

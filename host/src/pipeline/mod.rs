@@ -7,6 +7,7 @@
 
 mod apply;
 mod codes;
+pub mod delivery;
 mod messages;
 mod receipts;
 mod trips;
@@ -25,6 +26,7 @@ use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
 use crate::sms::reply;
 use crate::sms::window::SendingWindow;
 use crate::store::{Case, Inbound, InboundStatus, MessageKind, OutboxMessage, Store, Tx};
+pub use delivery::DeliveryPolicy;
 
 /// Messages handed to the gateway per dispatch step.
 const DISPATCH_BATCH: usize = 500;
@@ -42,6 +44,7 @@ pub struct Settings {
     pub max_asks: u32,
     /// The audit log's keys and checkpoint interval.
     pub audit: Arc<AuditLog>,
+    pub delivery: DeliveryPolicy,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             config: Arc::new(default_config()),
             max_asks: 3,
             audit: Arc::new(AuditLog::ephemeral()),
+            delivery: DeliveryPolicy::default(),
         }
     }
 }
@@ -317,7 +321,25 @@ impl Pipeline {
         if self.settings.window.next_open(now) != now {
             return Ok(0);
         }
-        let due = self.store.due_messages(now, DISPATCH_BATCH)?;
+        let candidates = self.store.due_messages(now, DISPATCH_BATCH)?;
+        // A number's daily cap: what is over it waits, and the wait is written with the
+        // batch's outcomes.
+        let cap = u64::from(self.settings.delivery.per_recipient_per_day);
+        let mut sent_to: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut due, mut over_cap) = (Vec::with_capacity(candidates.len()), Vec::new());
+        for m in candidates {
+            if !sent_to.contains_key(&m.phone) {
+                let n = self.store.sent_to_since(&m.phone, now - delivery::DAY_SECONDS)?;
+                sent_to.insert(m.phone.clone(), n);
+            }
+            let count = sent_to.get_mut(&m.phone).expect("inserted above");
+            if *count >= cap {
+                over_cap.push(m.id);
+            } else {
+                *count += 1;
+                due.push(m);
+            }
+        }
         let mut cases = Vec::with_capacity(due.len());
         for m in &due {
             cases.push(match m.case_id {
@@ -341,11 +363,15 @@ impl Pipeline {
                 at: now,
             })
             .collect();
-        if batch.is_empty() {
+        if batch.is_empty() && over_cap.is_empty() {
             return Ok(0);
         }
-        let results = self.gateway.submit_all(&batch);
+        let results = if batch.is_empty() { Vec::new() } else { self.gateway.submit_all(&batch) };
         let mut tx = self.store.begin()?;
+        for id in over_cap {
+            crate::metrics::step("sms", "over-daily-cap");
+            tx.defer(id, self.settings.window.next_open(now + delivery::CAP_DEFER_SECONDS))?;
+        }
         let mut sent = 0;
         let mut unavailable = None;
         for ((m, case), result) in due.iter().zip(cases).zip(results) {
@@ -488,6 +514,13 @@ impl Pipeline {
         let reading = reply::read(text);
         let phone = crate::gate::phone::normalise(raw_phone).ok();
         let phone_key = phone.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_else(|| raw_phone.to_owned());
+        let help_allowed = match &phone {
+            Some(p) => {
+                let helped = self.store.help_to_since(p.as_str(), now - delivery::DAY_SECONDS)?;
+                helped < u64::from(self.settings.delivery.help_per_day)
+            }
+            None => false,
+        };
         // A reply dated before an offer was made cannot be its answer (clock drift aside).
         let open: Vec<Case> = match &phone {
             Some(p) => self.store.open_cases_for_phone(p.as_str())?,
@@ -540,7 +573,10 @@ impl Pipeline {
                 .detail(json!({ "inbound": inbound_id, "answer": reading.answer, "from": log.phone(&phone_key) })),
         )?;
         let Some(case) = target else {
-            if let Some(p) = &phone {
+            if !help_allowed && phone.is_some() {
+                crate::metrics::step("sms", "help-over-daily-cap");
+            }
+            if let Some(p) = phone.as_ref().filter(|_| help_allowed) {
                 let lang = open.first().and_then(|c| c.language).unwrap_or_default();
                 let codes: Vec<&str> = open.iter().filter_map(|c| c.reply_code.as_deref()).collect();
                 messages::queue_help(&mut *tx, &self.settings, p.as_str(), lang, &codes, now)?;

@@ -4,9 +4,8 @@
 //! gets `Duplicate`, and one that contradicts itself gets `Conflict` with the status kept.
 //! A message sent in parts (SMPP) gets a receipt per part: it is delivered when every part
 //! is, and failed with the first part that fails.
-//! What a failed delivery does to the case (a retry or a refusal, by the service's rules)
-//! belongs to the SMS delivery work, not here: for now the case waits for its reply window
-//! as before, and the receipt is on record for the agency and the audit.
+//! What a failed delivery does to the case (a retry, or the service's rule for an
+//! unanswered offer) is [`super::delivery`]'s.
 
 use serde_json::json;
 
@@ -73,6 +72,11 @@ impl Pipeline {
             crate::metrics::step("receipt", "before-sent");
             return Ok(ReceiptOutcome::BeforeSent);
         }
+        // Reads first: the transaction holds the store until it commits.
+        let (case, siblings) = match (status, message.case_id) {
+            (DeliveryStatus::Delivered, _) | (_, None) => (None, Vec::new()),
+            (_, Some(id)) => (self.store.case(id)?, self.store.messages_for_case(id)?),
+        };
         let mut tx = self.store.begin()?;
         let parts = tx.record_part_status(message.id, gateway_id, status)?;
         let status = match status {
@@ -106,6 +110,9 @@ impl Pipeline {
                 .outcome(word)
                 .detail(json!({ "message": message.id, "status": status.as_str(), "at": at })),
         )?;
+        if matches!(outcome, ReceiptOutcome::Recorded { .. }) && status != DeliveryStatus::Delivered {
+            self.after_undelivered(&mut *tx, &message, case, &siblings, status, now)?;
+        }
         tx.commit()?;
         crate::metrics::step("receipt", if what == "sms.receipt" { status.as_str() } else { "conflict" });
         Ok(outcome)

@@ -46,7 +46,27 @@ pub struct SmsFile {
     pub window: Option<String>,
     /// `sim` (the simulated network, the default) or `smpp`.
     pub gateway: Option<String>,
+    /// Sends of one message in all when the network reports it expired or undeliverable.
+    pub delivery_attempts: Option<u32>,
+    /// How long before a retry, in seconds.
+    pub retry_seconds: Option<u32>,
+    /// SMS to one number in any 24 hours, at most.
+    pub per_recipient_per_day: Option<u32>,
+    /// Help texts (answers to unmatched replies) to one number in any 24 hours, at most.
+    pub help_per_day: Option<u32>,
     pub smpp: Option<SmppFile>,
+    pub http: Option<HttpFile>,
+}
+
+/// `[sms.http]`: an aggregator's HTTP API. The token may come from
+/// `PROACTIVE_SMS_HTTP_TOKEN` instead, so it need not be written in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// Where each message is POSTed (`http://` or `https://`).
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[sms.smpp]`: the SMSC account. The password may come from `PROACTIVE_SMPP_PASSWORD`
@@ -77,6 +97,7 @@ pub struct SmppFile {
 pub enum GatewayChoice {
     Sim,
     Smpp(Box<crate::sms::smpp::SmppConfig>),
+    Http(crate::sms::http_gateway::HttpGatewayConfig),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +158,7 @@ pub struct ServeConfig {
     pub agency_keys: crate::deploy::signing::AgencyKeys,
     pub clock_file: Option<PathBuf>,
     pub gateway: GatewayChoice,
+    pub delivery: crate::pipeline::DeliveryPolicy,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -145,7 +167,7 @@ pub const DEFAULT_MAX_BATCH_LINES: usize = 100_000;
 
 impl ServeConfig {
     pub fn resolve(o: &Overrides) -> anyhow::Result<ServeConfig> {
-        let file = match &o.config {
+        let mut file = match &o.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
@@ -153,8 +175,8 @@ impl ServeConfig {
         let listen = listen_text
             .parse()
             .map_err(|_| anyhow::anyhow!("setting `listen`: expected an address and port such as 127.0.0.1:8080"))?;
-        let gateway =
-            gateway_choice(file.sms.gateway.as_deref(), file.sms.smpp, std::env::var("PROACTIVE_SMPP_PASSWORD").ok())?;
+        let delivery = delivery_policy(&file.sms)?;
+        let gateway = gateway_choice(&mut file.sms)?;
         let window = match o.window.clone().or(file.sms.window) {
             Some(w) => parse_window(&w).context("setting `sms.window`")?,
             None => SendingWindow::default(),
@@ -192,23 +214,76 @@ impl ServeConfig {
             agency_keys,
             clock_file: o.clock_file.clone(),
             gateway,
+            delivery,
         })
     }
 }
 
-fn gateway_choice(
-    name: Option<&str>,
-    smpp: Option<SmppFile>,
-    password_env: Option<String>,
-) -> anyhow::Result<GatewayChoice> {
-    match name.unwrap_or("sim") {
+fn delivery_policy(sms: &SmsFile) -> anyhow::Result<crate::pipeline::DeliveryPolicy> {
+    let d = crate::pipeline::DeliveryPolicy::default();
+    let bounded = |key: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>, default: u32| {
+        let v = value.unwrap_or(default);
+        anyhow::ensure!(range.contains(&v), "setting `sms.{key}`: between {} and {}", range.start(), range.end());
+        Ok(v)
+    };
+    Ok(crate::pipeline::DeliveryPolicy {
+        attempts: bounded("delivery_attempts", sms.delivery_attempts, 1..=5, d.attempts)?,
+        retry_after_seconds: i64::from(bounded(
+            "retry_seconds",
+            sms.retry_seconds,
+            1..=86_400,
+            d.retry_after_seconds as u32,
+        )?),
+        per_recipient_per_day: bounded(
+            "per_recipient_per_day",
+            sms.per_recipient_per_day,
+            1..=1000,
+            d.per_recipient_per_day,
+        )?,
+        help_per_day: bounded("help_per_day", sms.help_per_day, 0..=100, d.help_per_day)?,
+    })
+}
+
+fn gateway_choice(sms: &mut SmsFile) -> anyhow::Result<GatewayChoice> {
+    let name = sms.gateway.as_deref().unwrap_or("sim");
+    let unused = |table: &str| anyhow::anyhow!("setting `[sms.{table}]` is given, but `sms.gateway` is {name:?}");
+    match name {
+        "sim" | "http" if sms.smpp.is_some() => Err(unused("smpp")),
+        "sim" | "smpp" if sms.http.is_some() => Err(unused("http")),
         "sim" => Ok(GatewayChoice::Sim),
         "smpp" => {
-            let f =
-                smpp.ok_or_else(|| anyhow::anyhow!("setting `sms.gateway = \"smpp\"` needs an `[sms.smpp]` table"))?;
-            smpp_config(f, password_env).map(|c| GatewayChoice::Smpp(Box::new(c)))
+            let f = sms
+                .smpp
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("setting `sms.gateway = \"smpp\"` needs an `[sms.smpp]` table"))?;
+            let password = std::env::var("PROACTIVE_SMPP_PASSWORD").ok();
+            smpp_config(f, password).map(|c| GatewayChoice::Smpp(Box::new(c)))
         }
-        other => anyhow::bail!("setting `sms.gateway`: {other:?} is not a gateway; expected \"sim\" or \"smpp\""),
+        "http" => {
+            let f = sms
+                .http
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("setting `sms.gateway = \"http\"` needs an `[sms.http]` table"))?;
+            let url = f.url.ok_or_else(|| anyhow::anyhow!("setting `sms.http.url`: required"))?;
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "setting `sms.http.url`: expected an http:// or https:// address"
+            );
+            let timeout_ms = f.timeout_ms.unwrap_or(10_000);
+            anyhow::ensure!(
+                (100..=120_000).contains(&timeout_ms),
+                "setting `sms.http.timeout_ms`: between 100 and 120000"
+            );
+            let token = std::env::var("PROACTIVE_SMS_HTTP_TOKEN").ok().or(f.token);
+            Ok(GatewayChoice::Http(crate::sms::http_gateway::HttpGatewayConfig {
+                url,
+                token,
+                timeout: std::time::Duration::from_millis(timeout_ms),
+            }))
+        }
+        other => {
+            anyhow::bail!("setting `sms.gateway`: {other:?} is not a gateway; expected \"sim\", \"smpp\" or \"http\"")
+        }
     }
 }
 
@@ -331,10 +406,17 @@ mod tests {
             ),
             ("[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:1\"\nwindow = 0\n", "sms.smpp.window"),
             ("[sms.smpp]\naddres = \"h:1\"\n", "addres"),
+            ("[sms.smpp]\naddress = \"h:1\"\n", "sms.gateway"),
+            ("[sms]\ngateway = \"http\"\n[sms.http]\nurl = \"ftp://x\"\n", "sms.http.url"),
+            ("[sms]\ngateway = \"http\"\n", "[sms.http]"),
         ] {
             let e = format!("{:#}", with_file(file).unwrap_err());
             assert!(e.contains(names), "{file}: {e}");
         }
         assert!(matches!(with_file("").unwrap().gateway, GatewayChoice::Sim));
+        let e = format!("{:#}", with_file("[sms]\nper_recipient_per_day = 0\n").unwrap_err());
+        assert!(e.contains("sms.per_recipient_per_day"), "{e}");
+        let c = with_file("[sms]\nretry_seconds = 300\ndelivery_attempts = 3\n").unwrap();
+        assert_eq!((c.delivery.retry_after_seconds, c.delivery.attempts), (300, 3));
     }
 }

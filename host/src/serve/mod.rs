@@ -28,6 +28,7 @@ use crate::platform::{self, PluginSource};
 use crate::redact::redact;
 use crate::runtime::{Limits, Runtime};
 use crate::sms::gateway::Gateway;
+use crate::sms::http_gateway::HttpGateway;
 use crate::sms::sim::SimNetwork;
 use crate::sms::smpp::{Delivery, Incoming, SmppGateway, SmppSession};
 use config::{GatewayChoice, ServeConfig};
@@ -63,8 +64,12 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
             eprintln!("SMS go to the SMSC at {} over SMPP 3.4", c.address);
             (Arc::new(gateway), Some((session, deliveries)))
         }
+        GatewayChoice::Http(c) => {
+            eprintln!("SMS go to the HTTP gateway at {}", c.url);
+            (Arc::new(HttpGateway::new(c.clone())), None)
+        }
     };
-    let sim = smpp.is_none().then_some(network);
+    let sim = matches!(config.gateway, GatewayChoice::Sim).then_some(network);
     // Before anything loads, so loading plugins registers their series.
     let metrics = crate::metrics::install();
     let clock = match &config.clock_file {
@@ -76,7 +81,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
     let runtime = Arc::new(Runtime::new(limits)?);
     let plugins = PluginSource::Loaded(runtime.clone());
     let files = platform::Files { registry: &config.registry, plugins: &plugins, db: &config.db };
-    let settings = Settings { window: config.window, ..Settings::default() };
+    let settings = Settings { window: config.window, delivery: config.delivery, ..Settings::default() };
     let opened = platform::open(&files, gateway, settings)?;
     let deployer = Arc::new(Deployer::new(
         runtime.clone(),

@@ -267,6 +267,10 @@ pub trait Store: Send + Sync {
     fn waiting_cases(&self, service: &str, limit: usize) -> anyhow::Result<Vec<Case>>;
     fn due_messages(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxMessage>>;
     fn next_message(&self) -> anyhow::Result<Option<Timestamp>>;
+    /// Messages handed to the gateway for a number since `since`.
+    fn sent_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64>;
+    /// Help texts queued for a number since `since`.
+    fn help_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64>;
     fn open_cases_for_phone(&self, phone: &str) -> anyhow::Result<Vec<Case>>;
     fn event(&self, id: &str) -> anyhow::Result<Option<Event>>;
     fn decisions(&self, case: CaseId) -> anyhow::Result<Vec<DecisionRecord>>;
@@ -310,6 +314,8 @@ pub trait Tx {
     fn update_case(&mut self, case: &Case) -> anyhow::Result<()>;
     fn record_decision(&mut self, d: &DecisionRecord) -> anyhow::Result<()>;
     fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64>;
+    /// Hold a queued message back until `not_before`.
+    fn defer(&mut self, message: i64, not_before: Timestamp) -> anyhow::Result<()>;
     /// Record a message as handed over, with the gateway's id for each part (one id for a
     /// gateway that takes a long message whole).
     fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_ids: &[String]) -> anyhow::Result<()>;

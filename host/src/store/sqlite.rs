@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS cases_waiting ON cases (service, id) WHERE state = 'received';
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (not_before) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_gateway ON outbox (gateway_id) WHERE state = 'sent';
+CREATE INDEX IF NOT EXISTS outbox_phone ON outbox (phone, sent_at);
 CREATE TABLE IF NOT EXISTS outbox_parts (
     message_id INTEGER NOT NULL REFERENCES outbox(id),
     part INTEGER NOT NULL,
@@ -376,6 +377,20 @@ impl Store for SqliteStore {
         ))?;
         let rows = st.query_map(params![now, limit as i64], message_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn sent_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT count(*) FROM outbox WHERE phone = ?1 AND state = 'sent' AND sent_at >= ?2")?;
+        Ok(st.query_row(params![phone, since], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn help_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT count(*) FROM outbox WHERE phone = ?1 AND kind = 'help' AND queued_at >= ?2")?;
+        Ok(st.query_row(params![phone, since], |r| r.get::<_, i64>(0))? as u64)
     }
 
     fn next_message(&self) -> anyhow::Result<Option<Timestamp>> {
@@ -725,6 +740,13 @@ impl Tx for SqliteTx<'_> {
             )?
             .execute(params![m.case_id, kind_str(m.kind), m.phone, m.text, m.parts, m.not_before])?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    fn defer(&mut self, message: i64, not_before: Timestamp) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE outbox SET not_before = ?2 WHERE id = ?1 AND state = 'queued'")?
+            .execute(params![message, not_before])?;
+        Ok(())
     }
 
     fn mark_sent(&mut self, message: i64, at: Timestamp, gateway_ids: &[String]) -> anyhow::Result<()> {
