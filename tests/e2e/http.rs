@@ -210,7 +210,6 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then wait for the exit; returns whether it exited cleanly, and its stderr.
     /// SIGKILL: no drain, no final checkpoint, as when the machine dies.
     pub fn kill(mut self) {
         let mut child = self.child.take().expect("running");
@@ -218,6 +217,7 @@ impl Server {
         let _ = child.wait();
     }
 
+    /// SIGTERM, then wait for the exit; returns whether it exited cleanly, and its stderr.
     pub fn terminate(mut self) -> (bool, String) {
         let mut child = self.child.take().expect("running");
         let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");

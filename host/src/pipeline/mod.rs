@@ -28,6 +28,9 @@ use crate::sms::window::SendingWindow;
 use crate::store::{Case, Inbound, InboundStatus, MessageKind, OutboxMessage, Store, Tx};
 pub use delivery::DeliveryPolicy;
 
+/// How long an SMSC's redelivery of a reply is recognised as one.
+pub const SMSC_REDELIVERY_SECONDS: i64 = 600;
+
 /// Messages handed to the gateway per dispatch step.
 const DISPATCH_BATCH: usize = 500;
 
@@ -314,9 +317,9 @@ impl Pipeline {
 
     /// Hand queued messages whose time has come to the gateway, inside the sending window.
     ///
-    /// Each batch goes to the gateway at once (SMPP keeps a window of them in flight) and
-    /// its outcomes are written in one transaction. A crash between the two resubmits the
-    /// batch with the same message ids, which the gateway deduplicates.
+    /// Each batch goes to the gateway at once (SMPP keeps a window of them in flight); each
+    /// outcome is written as it comes. A crash between a submission and its record
+    /// resubmits that message under the same id, which the gateway deduplicates.
     pub fn dispatch(&self, now: Timestamp) -> anyhow::Result<usize> {
         if self.settings.window.next_open(now) != now {
             return Ok(0);
@@ -366,15 +369,21 @@ impl Pipeline {
         if batch.is_empty() && over_cap.is_empty() {
             return Ok(0);
         }
-        let results = if batch.is_empty() { Vec::new() } else { self.gateway.submit_all(&batch) };
-        let mut tx = self.store.begin()?;
-        for id in over_cap {
-            crate::metrics::step("sms", "over-daily-cap");
-            tx.defer(id, self.settings.window.next_open(now + delivery::CAP_DEFER_SECONDS))?;
+        if !over_cap.is_empty() {
+            let mut tx = self.store.begin()?;
+            for id in over_cap {
+                crate::metrics::step("sms", "over-daily-cap");
+                tx.defer(id, self.settings.window.next_open(now + delivery::CAP_DEFER_SECONDS))?;
+            }
+            tx.commit()?;
         }
+        // Each outcome is committed as it comes, so a crash leaves in doubt (to be
+        // resubmitted under the same id) only what was in flight.
         let mut sent = 0;
         let mut unavailable = None;
-        for ((m, case), result) in due.iter().zip(cases).zip(results) {
+        self.gateway.submit_each(&batch, &mut |i, result| {
+            let (m, case) = (&due[i], cases[i].clone());
+            let mut tx = self.store.begin()?;
             match result {
                 Ok(ids) => {
                     self.record_sent(&mut *tx, m, case, &ids, now)?;
@@ -383,11 +392,12 @@ impl Pipeline {
                 Err(GatewayError::Transient(e)) => {
                     crate::metrics::step("sms", "gateway-unavailable");
                     unavailable.get_or_insert(e);
+                    return Ok(());
                 }
                 Err(GatewayError::Rejected(reason)) => self.record_rejected(&mut *tx, m, case, &reason, now)?,
             }
-        }
-        tx.commit()?;
+            tx.commit()
+        })?;
         if let Some(e) = unavailable {
             tracing::warn!("gateway unavailable, messages stay queued: {}", redact(&e));
         }
@@ -497,6 +507,21 @@ impl Pipeline {
                 fired += 1;
             }
         }
+    }
+
+    /// A reply from an SMSC. SMPP gives it no time of its own, and an SMSC redelivers what
+    /// the host did not acknowledge (a crash after the commit, before `deliver_sm_resp`):
+    /// the same text from the same number within [`SMSC_REDELIVERY_SECONDS`] is that message
+    /// again, not a second answer.
+    pub fn on_smsc_reply(&self, raw_phone: &str, text: &str, now: Timestamp) -> anyhow::Result<InboundOutcome> {
+        let key = crate::gate::phone::normalise(raw_phone)
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|_| raw_phone.to_owned());
+        if self.store.inbound_seen_since(&key, text, now - SMSC_REDELIVERY_SECONDS)? {
+            crate::metrics::step("reply", "redelivered");
+            return Ok(InboundOutcome::Duplicate);
+        }
+        self.on_inbound(raw_phone, text, now, now)
     }
 
     /// Take an incoming SMS: match it to an open case by number and reply code, and let the

@@ -263,7 +263,7 @@ async fn take_deliveries(state: Arc<AppState>, mut deliveries: mpsc::Receiver<De
     while let Some(Delivery { incoming, ack }) = deliveries.recv().await {
         let now = state.now();
         let taken = match incoming {
-            Incoming::Reply { from, text } => state.run(move |p| p.on_inbound(&from, &text, now, now).map(drop)).await,
+            Incoming::Reply { from, text } => state.run(move |p| p.on_smsc_reply(&from, &text, now).map(drop)).await,
             Incoming::Receipt { ids, status: Some(status) } => {
                 state.run(move |p| p.on_receipt_any(&ids, status, now, now).map(drop)).await
             }

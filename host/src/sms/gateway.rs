@@ -34,18 +34,24 @@ pub trait Gateway: Send + Sync {
     /// gateway that submits parts separately (SMPP), in part order.
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError>;
 
-    /// Hand a batch over, answering for each in order. A gateway that can keep several
-    /// submissions in flight (SMPP's window) overrides this; the default goes one by one
-    /// and, once the gateway is unavailable, stops trying the rest.
-    fn submit_all(&self, batch: &[OutgoingSms<'_>]) -> Vec<Result<Vec<String>, GatewayError>> {
-        let mut out = Vec::with_capacity(batch.len());
-        for sms in batch {
-            let result = match out.last() {
-                Some(Err(GatewayError::Transient(e))) => Err(GatewayError::Transient(e.clone())),
-                _ => self.submit(sms),
-            };
-            out.push(result);
+    /// Hand a batch over, reporting each message's outcome to `done` (with its index in
+    /// `batch`) as soon as it is known, so the caller can record it before the next one
+    /// completes: what a crash leaves in doubt is then only what was in flight. A gateway
+    /// that keeps several submissions in flight (SMPP's window) overrides this; the default
+    /// goes one by one and stops at the first transient failure, leaving the rest unreported.
+    /// An error from `done` stops the batch and is returned.
+    fn submit_each(&self, batch: &[OutgoingSms<'_>], done: &mut Done<'_>) -> anyhow::Result<()> {
+        for (i, sms) in batch.iter().enumerate() {
+            let result = self.submit(sms);
+            let transient = matches!(result, Err(GatewayError::Transient(_)));
+            done(i, result)?;
+            if transient {
+                break;
+            }
         }
-        out
+        Ok(())
     }
 }
+
+/// What [`Gateway::submit_each`] reports each outcome to.
+pub type Done<'a> = dyn FnMut(usize, Result<Vec<String>, GatewayError>) -> anyhow::Result<()> + 'a;

@@ -269,6 +269,8 @@ pub trait Store: Send + Sync {
     fn next_message(&self) -> anyhow::Result<Option<Timestamp>>;
     /// Messages handed to the gateway for a number since `since`.
     fn sent_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64>;
+    /// Whether the same text from the same number was stored since `since`.
+    fn inbound_seen_since(&self, phone: &str, text: &str, since: Timestamp) -> anyhow::Result<bool>;
     /// Help texts queued for a number since `since`.
     fn help_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64>;
     fn open_cases_for_phone(&self, phone: &str) -> anyhow::Result<Vec<Case>>;

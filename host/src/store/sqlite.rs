@@ -386,6 +386,14 @@ impl Store for SqliteStore {
         Ok(st.query_row(params![phone, since], |r| r.get::<_, i64>(0))? as u64)
     }
 
+    fn inbound_seen_since(&self, phone: &str, text: &str, since: Timestamp) -> anyhow::Result<bool> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM inbound WHERE phone = ?1 AND text = ?2 AND received_at >= ?3)",
+        )?;
+        Ok(st.query_row(params![phone, text, since], |r| r.get(0))?)
+    }
+
     fn help_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64> {
         let conn = self.conn();
         let mut st =

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
+use futures::StreamExt as _;
+
+use crate::sms::gateway::{Done, Gateway, GatewayError, OutgoingSms};
 pub use pdus::{Incoming, Source};
 
 /// How to reach and use the SMSC account.
@@ -202,16 +204,34 @@ impl SmppGateway {
 
 impl Gateway for SmppGateway {
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
-        self.submit_all(std::slice::from_ref(sms))
-            .pop()
-            .unwrap_or_else(|| Err(GatewayError::Transient("nothing submitted".into())))
+        let mut out = Err(GatewayError::Transient("nothing submitted".into()));
+        self.submit_each(std::slice::from_ref(sms), &mut |_, r| {
+            out = r;
+            Ok(())
+        })
+        .map_err(|e| GatewayError::Transient(e.to_string()))?;
+        out
     }
 
-    fn submit_all(&self, batch: &[OutgoingSms<'_>]) -> Vec<Result<Vec<String>, GatewayError>> {
+    fn submit_each(&self, batch: &[OutgoingSms<'_>], done: &mut Done<'_>) -> anyhow::Result<()> {
         if !self.is_bound() {
-            return batch.iter().map(|_| Err(GatewayError::Transient("not bound to the SMSC".into()))).collect();
+            // Reported once: the rest stay queued, as after any transient failure.
+            return match batch.first() {
+                Some(_) => done(0, Err(GatewayError::Transient("not bound to the SMSC".into()))),
+                None => Ok(()),
+            };
         }
         let deadline = tokio::time::Instant::now() + self.config.submit_deadline;
-        self.handle.block_on(futures::future::join_all(batch.iter().map(|sms| self.submit_message(sms, deadline))))
+        self.handle.block_on(async {
+            // No more messages under way than the window holds parts: a crash then leaves
+            // at most a window's worth of messages half-submitted.
+            let mut running = futures::stream::iter(batch.iter().enumerate())
+                .map(|(i, sms)| async move { (i, self.submit_message(sms, deadline).await) })
+                .buffer_unordered(self.config.window.max(1));
+            while let Some((i, result)) = running.next().await {
+                done(i, result)?;
+            }
+            Ok(())
+        })
     }
 }
