@@ -11,7 +11,7 @@ mod smsc;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use proactive_host::sms::gateway::{Gateway, OutgoingSms};
+use proactive_host::sms::gateway::{Gateway, OutgoingSms, Progress};
 use proactive_host::sms::smpp::{SmppConfig, SmppGateway};
 
 struct Args {
@@ -60,14 +60,17 @@ fn one_batch(rt: &tokio::runtime::Runtime, port: u16, window: usize, first_id: i
             service: None,
             reply_code: None,
             at: 0,
+            taken_parts: &[],
         })
         .collect();
     let started = Instant::now();
     let mut accepted = 0;
     gateway
-        .submit_each(&batch, &mut |_, result| {
-            result.expect("every submission is accepted");
-            accepted += 1;
+        .submit_each(&batch, &mut |_, progress| {
+            if let Progress::Done(result) = progress {
+                result.expect("every submission is accepted");
+                accepted += 1;
+            }
             Ok(())
         })
         .expect("submitting");

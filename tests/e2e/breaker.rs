@@ -93,3 +93,47 @@ fn a_failing_plugin_is_paused_its_new_cases_wait_through_a_crash_and_run_once_en
     let (clean, log) = server.terminate();
     assert!(clean && log.contains("plugin hostile is disabled"), "the restart said so:\n{log}");
 }
+
+/// A paused plugin is not called for its open cases either: a reply to one is held, a
+/// reply window that closes meanwhile waits, and on enable the held reply is decided first.
+#[test]
+fn replies_and_timers_of_a_paused_plugins_open_cases_wait_for_it() {
+    let t = TestDir::new();
+    let answering = iin(1990, 7, 8, Sex::Female, 84);
+    let silent = iin(1990, 7, 9, Sex::Female, 85);
+    registry(&t, &[&answering, &silent]);
+    let clock = t.path().join("clock");
+    std::fs::write(&clock, crate::http::now_rfc3339()).unwrap();
+    let server = Server::start_with(&t, "", &["--clock-file", clock.to_str().unwrap()]);
+    for (n, mother) in [&answering, &silent].into_iter().enumerate() {
+        let child = iin(2026, 11, 6, Sex::Male, 84 + n as u16);
+        let (status, body) = server.post_json("/v1/events", "source", &birth(&format!("E-HOLD-{n}"), &child, mother));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, list) = server.get("/v1/cases?service=health.newborn-attachment", "admin");
+    let ids: Vec<i64> = list["cases"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    let cases: Vec<Value> =
+        ids.iter().map(|id| server.wait_case(*id, "sent", |c| c["state"] == "awaiting-reply")).collect();
+    let (status, body) = server.call("POST", "/admin/v1/plugins/health/disable", Some("admin"), None);
+    assert_eq!(status, 200, "{body}");
+
+    let (reply_case, quiet_case) = (&cases[0], &cases[1]);
+    let code = reply_case["reply_code"].as_str().unwrap();
+    let reply = json!({ "from": "+77015550000", "text": format!("да {code}"), "at": crate::http::now_rfc3339() });
+    let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &reply);
+    assert_eq!((status, &body["status"]), (200, &json!("matched")), "{body}");
+    // Four days on: both windows have closed, but nothing is decided while health is paused.
+    let later = (chrono::Utc::now() + chrono::Duration::days(4)).to_rfc3339();
+    std::fs::write(&clock, &later).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    for c in [reply_case, quiet_case] {
+        let (_, now) = server.get(&format!("/v1/cases/{}", c["id"]), "admin");
+        assert_eq!(now["state"], "awaiting-reply", "undecided while paused: {now}");
+    }
+    let (status, body) = server.call("POST", "/admin/v1/plugins/health/enable", Some("admin"), None);
+    assert_eq!(status, 200, "{body}");
+    let answered = server.wait_case(reply_case["id"].as_i64().unwrap(), "provided", |c| c["state"] != "awaiting-reply");
+    assert_eq!(answered["state"], "provided", "the reply that came in time decides, not the timer: {answered}");
+    let quiet = server.wait_case(quiet_case["id"].as_i64().unwrap(), "refused", |c| c["state"] != "awaiting-reply");
+    assert_eq!((&quiet["state"], &quiet["ground"]), (&json!("refused"), &json!("no-answer")), "{quiet}");
+}

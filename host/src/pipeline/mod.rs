@@ -22,7 +22,7 @@ use crate::gate::{Gate, Verdict};
 use crate::model::{CaseState, Event, GateReason, Timestamp};
 use crate::redact::redact;
 use crate::runtime::{CallContext, CaseInput, LoadedPlugin, ReplyInput, Runtime, ServiceSpec};
-use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms};
+use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms, Progress};
 use crate::sms::reply;
 use crate::sms::window::SendingWindow;
 use crate::store::{Case, Inbound, InboundStatus, MessageKind, OutboxMessage, Store, Tx};
@@ -226,6 +226,7 @@ impl Pipeline {
                 }
                 let waiting = self.store.waiting_cases(&service_id, (limit - done).min(100))?;
                 if waiting.is_empty() {
+                    done += self.release_held(&service_id, now, limit - done)?;
                     break;
                 }
                 for mut case in waiting {
@@ -344,16 +345,19 @@ impl Pipeline {
             }
         }
         let mut cases = Vec::with_capacity(due.len());
+        let mut taken = Vec::with_capacity(due.len());
         for m in &due {
             cases.push(match m.case_id {
                 Some(id) => self.store.case(id)?,
                 None => None,
             });
+            taken.push(if m.parts > 1 { self.store.taken_parts(m.id)? } else { Vec::new() });
         }
         let batch: Vec<OutgoingSms<'_>> = due
             .iter()
             .zip(&cases)
-            .map(|(m, case)| OutgoingSms {
+            .zip(&taken)
+            .map(|((m, case), taken_parts)| OutgoingSms {
                 message_id: m.id,
                 phone: &m.phone,
                 text: &m.text,
@@ -364,6 +368,7 @@ impl Pipeline {
                     _ => None,
                 },
                 at: now,
+                taken_parts,
             })
             .collect();
         if batch.is_empty() && over_cap.is_empty() {
@@ -381,9 +386,16 @@ impl Pipeline {
         // resubmitted under the same id) only what was in flight.
         let mut sent = 0;
         let mut unavailable = None;
-        self.gateway.submit_each(&batch, &mut |i, result| {
+        self.gateway.submit_each(&batch, &mut |i, progress| {
             let (m, case) = (&due[i], cases[i].clone());
             let mut tx = self.store.begin()?;
+            let result = match progress {
+                Progress::Part { part, id } => {
+                    tx.record_part_taken(m.id, part, &id)?;
+                    return tx.commit();
+                }
+                Progress::Done(result) => result,
+            };
             match result {
                 Ok(ids) => {
                     self.record_sent(&mut *tx, m, case, &ids, now)?;
@@ -470,7 +482,9 @@ impl Pipeline {
         let plugins = self.runtime.active();
         let mut fired = 0;
         loop {
-            let due = self.store.due_timers(now, 500)?;
+            // A paused plugin's timers wait for it (a reply held meanwhile goes first).
+            let paused = self.paused_services();
+            let due = self.store.due_timers(now, 500, &paused)?;
             if due.is_empty() {
                 return Ok(fired);
             }
@@ -569,6 +583,8 @@ impl Pipeline {
             None => None,
         };
         let mut tx = self.store.begin()?;
+        let held = target.is_some_and(|c| self.paused_services().contains(&c.service));
+        let status = if held { InboundStatus::Held } else { status };
         let Some(inbound_id) = tx.insert_inbound(&Inbound {
             phone: phone_key.clone(),
             text: text.to_owned(),
@@ -587,6 +603,7 @@ impl Pipeline {
                 InboundStatus::Matched => "matched",
                 InboundStatus::Unmatched => "unmatched",
                 InboundStatus::Ambiguous => "ambiguous",
+                InboundStatus::Held => "held",
             },
         );
         let log = &self.settings.audit;
@@ -614,27 +631,75 @@ impl Pipeline {
                 InboundOutcome::Unmatched
             });
         };
+        if held {
+            tx.commit()?;
+            return Ok(InboundOutcome::Matched);
+        }
         let mut case = case.clone();
+        self.decide_on_reply(&mut *tx, &mut case, event.as_ref(), text, reading.answer, at, now)?;
+        self.record_trips(&mut *tx, now)?;
+        tx.commit()?;
+        Ok(InboundOutcome::Matched)
+    }
+
+    /// Hand a matched reply to its case's plugin (or fail the case if none carries it).
+    #[allow(clippy::too_many_arguments, reason = "one reply's facts, all needed")]
+    fn decide_on_reply(
+        &self,
+        tx: &mut dyn Tx,
+        case: &mut Case,
+        event: Option<&Event>,
+        text: &str,
+        answer: reply::Answer,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let log = &self.settings.audit;
         let plugins = self.runtime.active();
         let Some((plugin, service)) = plugins.service(&case.service) else {
             let why = "no active plugin carries the service";
-            apply::host_outcome(log, &mut *tx, &mut case, CaseState::Failed, why, now)?;
-            tx.update_case(&case)?;
-            self.record_trips(&mut *tx, now)?;
-            tx.commit()?;
-            return Ok(InboundOutcome::Matched);
+            apply::host_outcome(log, tx, case, CaseState::Failed, why, now)?;
+            return tx.update_case(case);
         };
         let Some(event) = event else {
             anyhow::bail!("case {} refers to a missing event", case.id);
         };
-        let input = case_input(&case, &event);
-        let reply_in = ReplyInput { text, answer: reading.answer, received_at: at };
+        let input = case_input(case, event);
+        let reply_in = ReplyInput { text, answer, received_at: at };
         let result = self.runtime.on_reply(plugin, service, self.context(plugin, service, now), &input, &reply_in);
-        self.applier(plugin, service, now).apply(&mut *tx, &mut case, Stage::Reply, result)?;
-        tx.update_case(&case)?;
-        self.record_trips(&mut *tx, now)?;
-        tx.commit()?;
-        Ok(InboundOutcome::Matched)
+        self.applier(plugin, service, now).apply(tx, case, Stage::Reply, result)?;
+        tx.update_case(case)
+    }
+
+    /// Services whose plugin is paused now.
+    fn paused_services(&self) -> Vec<String> {
+        let plugins = self.runtime.active();
+        plugins.services().filter(|(p, _)| plugins.is_paused(&p.reference.id)).map(|(_, s)| s.id.clone()).collect()
+    }
+
+    /// Decide the replies held for `service` while its plugin was paused, oldest first,
+    /// each in its own step; stops if the plugin trips again.
+    fn release_held(&self, service: &str, now: Timestamp, limit: usize) -> anyhow::Result<usize> {
+        let mut done = 0;
+        for held in self.store.held_replies(service, limit)? {
+            let Some(mut case) = self.store.case(held.case_id)? else { continue };
+            let event = self.store.event(&case.event_id)?;
+            let mut tx = self.store.begin()?;
+            tx.release_inbound(held.id)?;
+            let entry = Entry::new(now, &Actor::Host, "sms.released").case(case.id).outcome("released");
+            self.settings.audit.append(&mut *tx, entry.detail(json!({ "inbound": held.id })))?;
+            if case.state.is_open() {
+                let answer = reply::read(&held.text).answer;
+                self.decide_on_reply(&mut *tx, &mut case, event.as_ref(), &held.text, answer, held.received_at, now)?;
+            }
+            self.record_trips(&mut *tx, now)?;
+            tx.commit()?;
+            done += 1;
+            if self.paused_services().iter().any(|s| s == service) {
+                break;
+            }
+        }
+        Ok(done)
     }
 
     /// Sign the audit tree as it stands, unless the latest checkpoint already covers it, and

@@ -23,6 +23,7 @@ use crate::api::{self, AppState, Clock};
 use crate::audit;
 use crate::demo::Rejected;
 use crate::deploy::Deployer;
+use crate::pipeline::ReceiptOutcome;
 use crate::pipeline::Settings;
 use crate::platform::{self, PluginSource};
 use crate::redact::redact;
@@ -265,7 +266,16 @@ async fn take_deliveries(state: Arc<AppState>, mut deliveries: mpsc::Receiver<De
         let taken = match incoming {
             Incoming::Reply { from, text } => state.run(move |p| p.on_smsc_reply(&from, &text, now).map(drop)).await,
             Incoming::Receipt { ids, status: Some(status) } => {
-                state.run(move |p| p.on_receipt_any(&ids, status, now, now).map(drop)).await
+                let first = ids.clone();
+                match state.run(move |p| p.on_receipt_any(&first, status, now, now)).await {
+                    // A receipt can overtake the record of its submission: try again a
+                    // little later, without holding up the deliveries behind it.
+                    Ok(ReceiptOutcome::UnknownMessage) => {
+                        tokio::spawn(retry_receipt(state.clone(), ids, status, ack));
+                        continue;
+                    }
+                    other => other.map(drop),
+                }
             }
             // En route, accepted: nothing final to record.
             Incoming::Receipt { status: None, .. } => Ok(()),
@@ -275,6 +285,39 @@ async fn take_deliveries(state: Arc<AppState>, mut deliveries: mpsc::Receiver<De
         }
         let _ = ack.send(taken.is_ok());
     }
+}
+
+/// How long a receipt for an id the host does not know yet is retried before it is
+/// acknowledged and dropped.
+const UNKNOWN_RECEIPT_PATIENCE: Duration = Duration::from_secs(10);
+
+async fn retry_receipt(
+    state: Arc<AppState>,
+    ids: Vec<String>,
+    status: crate::store::DeliveryStatus,
+    ack: tokio::sync::oneshot::Sender<bool>,
+) {
+    let started = Instant::now();
+    while started.elapsed() < UNKNOWN_RECEIPT_PATIENCE {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let ids = ids.clone();
+        let now = state.now();
+        match state.run(move |p| p.on_receipt_any(&ids, status, now, now)).await {
+            Ok(ReceiptOutcome::UnknownMessage) => continue,
+            Ok(_) => {
+                let _ = ack.send(true);
+                return;
+            }
+            Err(e) => {
+                tracing::error!("an SMPP receipt was not taken; the SMSC will redeliver it: {}", redact(&e.message));
+                let _ = ack.send(false);
+                return;
+            }
+        }
+    }
+    crate::metrics::step("receipt", "unknown-dropped");
+    tracing::warn!("a receipt names no message the host sent; acknowledged and dropped");
+    let _ = ack.send(true);
 }
 
 async fn shutdown_signal() {

@@ -17,6 +17,18 @@ pub struct OutgoingSms<'a> {
     /// The reply code a question carries (for simulation only).
     pub reply_code: Option<&'a str>,
     pub at: Timestamp,
+    /// The gateway's ids for the leading parts an earlier attempt already handed over
+    /// (a crash cut it short): a gateway that sends parts separately sends only the rest.
+    pub taken_parts: &'a [String],
+}
+
+/// What [`Gateway::submit_each`] reports about one message of the batch.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Part `part` (from 1) of a message sent in parts was taken, under `id`; more follow.
+    Part { part: u32, id: String },
+    /// The message is done: its ids, one per part, or why not.
+    Done(Result<Vec<String>, GatewayError>),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,8 +46,9 @@ pub trait Gateway: Send + Sync {
     /// gateway that submits parts separately (SMPP), in part order.
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError>;
 
-    /// Hand a batch over, reporting each message's outcome to `done` (with its index in
-    /// `batch`) as soon as it is known, so the caller can record it before the next one
+    /// Hand a batch over, reporting each message's outcome (and each part taken, for a
+    /// gateway that sends parts separately) to `done`, with its index in `batch`, as soon
+    /// as it is known, so the caller can record it before the next one
     /// completes: what a crash leaves in doubt is then only what was in flight. A gateway
     /// that keeps several submissions in flight (SMPP's window) overrides this; the default
     /// goes one by one and stops at the first transient failure, leaving the rest unreported.
@@ -44,7 +57,7 @@ pub trait Gateway: Send + Sync {
         for (i, sms) in batch.iter().enumerate() {
             let result = self.submit(sms);
             let transient = matches!(result, Err(GatewayError::Transient(_)));
-            done(i, result)?;
+            done(i, Progress::Done(result))?;
             if transient {
                 break;
             }
@@ -54,4 +67,4 @@ pub trait Gateway: Send + Sync {
 }
 
 /// What [`Gateway::submit_each`] reports each outcome to.
-pub type Done<'a> = dyn FnMut(usize, Result<Vec<String>, GatewayError>) -> anyhow::Result<()> + 'a;
+pub type Done<'a> = dyn FnMut(usize, Progress) -> anyhow::Result<()> + 'a;

@@ -155,6 +155,17 @@ pub enum InboundStatus {
     Unmatched,
     /// Several open cases and no code to choose between them.
     Ambiguous,
+    /// Matched, but its case's plugin is paused: it is decided when the plugin is back.
+    Held,
+}
+
+/// A reply held for a paused plugin.
+#[derive(Debug, Clone)]
+pub struct HeldReply {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub text: String,
+    pub received_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -259,14 +270,20 @@ pub trait Store: Send + Sync {
     fn case(&self, id: CaseId) -> anyhow::Result<Option<Case>>;
     fn cases(&self) -> anyhow::Result<Vec<Case>>;
     fn find_cases(&self, filter: &CaseFilter) -> anyhow::Result<Vec<Case>>;
-    /// Open cases whose reply window has closed by `now`.
-    fn due_timers(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<Case>>;
+    /// Open cases whose reply window has closed by `now`, but for the services in `skip`
+    /// (their plugin is paused: their timers fire when it is back).
+    fn due_timers(&self, now: Timestamp, limit: usize, skip: &[String]) -> anyhow::Result<Vec<Case>>;
+    /// Replies held for a service while its plugin was paused, oldest first.
+    fn held_replies(&self, service: &str, limit: usize) -> anyhow::Result<Vec<HeldReply>>;
     fn next_timer(&self) -> anyhow::Result<Option<Timestamp>>;
     /// A service's cases still waiting for their first decision (their plugin was paused
     /// when the event came), oldest first.
     fn waiting_cases(&self, service: &str, limit: usize) -> anyhow::Result<Vec<Case>>;
     fn due_messages(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxMessage>>;
     fn next_message(&self) -> anyhow::Result<Option<Timestamp>>;
+    /// The gateway's ids for the parts of a queued message an interrupted attempt already
+    /// handed over, in part order.
+    fn taken_parts(&self, message: i64) -> anyhow::Result<Vec<String>>;
     /// Messages handed to the gateway for a number since `since`.
     fn sent_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64>;
     /// Whether the same text from the same number was stored since `since`.
@@ -290,8 +307,8 @@ pub trait Store: Send + Sync {
     fn cases_for_person(&self, iin: &str) -> anyhow::Result<Vec<Case>>;
     /// A case's messages, in the order they were queued.
     fn messages_for_case(&self, case: CaseId) -> anyhow::Result<Vec<OutboxMessage>>;
-    /// A sent message by the id its gateway gave it (or gave one of its parts); the latest,
-    /// should a gateway reuse ids.
+    /// A sent message by the id its gateway gave it, or a message (sent or still going) by
+    /// the id of one of its parts; the latest, should a gateway reuse ids.
     fn message_by_gateway_id(&self, gateway_id: &str) -> anyhow::Result<Option<OutboxMessage>>;
     /// The receipts for a case's messages, by message id.
     fn receipts_for_case(&self, case: CaseId) -> anyhow::Result<Vec<Receipt>>;
@@ -316,6 +333,8 @@ pub trait Tx {
     fn update_case(&mut self, case: &Case) -> anyhow::Result<()>;
     fn record_decision(&mut self, d: &DecisionRecord) -> anyhow::Result<()>;
     fn enqueue(&mut self, m: &NewMessage) -> anyhow::Result<i64>;
+    /// Record one part of a queued message as handed over (the rest are still to go).
+    fn record_part_taken(&mut self, message: i64, part: u32, gateway_id: &str) -> anyhow::Result<()>;
     /// Hold a queued message back until `not_before`.
     fn defer(&mut self, message: i64, not_before: Timestamp) -> anyhow::Result<()>;
     /// Record a message as handed over, with the gateway's id for each part (one id for a
@@ -337,6 +356,8 @@ pub trait Tx {
     /// Store an incoming SMS; `None` if the same message (number, time, text) is already
     /// stored, so replaying a replies file changes nothing.
     fn insert_inbound(&mut self, m: &Inbound) -> anyhow::Result<Option<i64>>;
+    /// A held reply, decided at last.
+    fn release_inbound(&mut self, id: i64) -> anyhow::Result<()>;
     /// Reply codes in use by open cases for a phone.
     fn codes_in_use(&mut self, phone: &str) -> anyhow::Result<Vec<String>>;
     /// The services that already have a case for an event.

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AuditRow, Case, CaseFilter, CaseId, DecisionRecord, DeliveryStatus, Inbound, InboundRecord, MessageKind,
+    AuditRow, Case, CaseFilter, CaseId, DecisionRecord, DeliveryStatus, HeldReply, Inbound, InboundRecord, MessageKind,
     MessageState, NewMessage, OutboxMessage, PluginAction, PluginVersion, Receipt, ServiceCounts, Store,
     StoredCheckpoint, Tx,
 };
@@ -233,6 +233,11 @@ fn case_from_row(r: &Row<'_>) -> rusqlite::Result<Case> {
     })
 }
 
+/// A part's gateway id; a receipt already recorded for it stays unless the id changed.
+const PUT_PART: &str = "INSERT INTO outbox_parts (message_id, part, gateway_id, status) VALUES (?1, ?2, ?3, NULL) \
+     ON CONFLICT (message_id, part) DO UPDATE SET gateway_id = excluded.gateway_id, \
+     status = CASE WHEN gateway_id = excluded.gateway_id THEN status ELSE NULL END";
+
 const MESSAGE_COLUMNS: &str =
     "id, case_id, kind, phone, text, parts, not_before, state, queued_at, sent_at, gateway_id";
 
@@ -344,13 +349,26 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn due_timers(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<Case>> {
+    fn due_timers(&self, now: Timestamp, limit: usize, skip: &[String]) -> anyhow::Result<Vec<Case>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE state = 'awaiting-reply' AND deadline <= ?1 \
-             ORDER BY deadline, id LIMIT ?2"
+             AND service NOT IN (SELECT value FROM json_each(?3)) ORDER BY deadline, id LIMIT ?2"
         ))?;
-        let rows = st.query_map(params![now, limit as i64], case_from_row)?;
+        let skip = serde_json::to_string(skip)?;
+        let rows = st.query_map(params![now, limit as i64, skip], case_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn held_replies(&self, service: &str, limit: usize) -> anyhow::Result<Vec<HeldReply>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT i.id, i.case_id, i.text, i.received_at FROM inbound i JOIN cases c ON c.id = i.case_id \
+             WHERE i.status = 'held' AND c.service = ?1 ORDER BY i.received_at, i.id LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![service, limit as i64], |r| {
+            Ok(HeldReply { id: r.get(0)?, case_id: r.get(1)?, text: r.get(2)?, received_at: r.get(3)? })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -377,6 +395,23 @@ impl Store for SqliteStore {
         ))?;
         let rows = st.query_map(params![now, limit as i64], message_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn taken_parts(&self, message: i64) -> anyhow::Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT part, gateway_id FROM outbox_parts WHERE message_id = ?1 ORDER BY part")?;
+        let rows = st.query_map([message], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        // Only the unbroken run from part 1 counts: parts go in order.
+        let mut ids = Vec::new();
+        for row in rows {
+            let (part, id) = row?;
+            if part != ids.len() as i64 + 1 {
+                break;
+            }
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     fn sent_to_since(&self, phone: &str, since: Timestamp) -> anyhow::Result<u64> {
@@ -541,7 +576,7 @@ impl Store for SqliteStore {
     fn message_by_gateway_id(&self, gateway_id: &str) -> anyhow::Result<Option<OutboxMessage>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE state = 'sent' AND id = (\
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = (\
              SELECT max(id) FROM (SELECT id FROM outbox WHERE gateway_id = ?1 AND state = 'sent' \
              UNION ALL SELECT message_id FROM outbox_parts WHERE gateway_id = ?1))"
         ))?;
@@ -750,6 +785,18 @@ impl Tx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    fn record_part_taken(&mut self, message: i64, part: u32, gateway_id: &str) -> anyhow::Result<()> {
+        self.conn.prepare_cached(PUT_PART)?.execute(params![message, part, gateway_id])?;
+        Ok(())
+    }
+
+    fn release_inbound(&mut self, id: i64) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE inbound SET status = 'matched' WHERE id = ?1 AND status = 'held'")?
+            .execute([id])?;
+        Ok(())
+    }
+
     fn defer(&mut self, message: i64, not_before: Timestamp) -> anyhow::Result<()> {
         self.conn
             .prepare_cached("UPDATE outbox SET not_before = ?2 WHERE id = ?1 AND state = 'queued'")?
@@ -762,9 +809,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("UPDATE outbox SET state = 'sent', sent_at = ?2, gateway_id = ?3 WHERE id = ?1")?
             .execute(params![message, at, gateway_ids.first()])?;
         if gateway_ids.len() > 1 {
-            let mut st = self.conn.prepare_cached(
-                "INSERT OR REPLACE INTO outbox_parts (message_id, part, gateway_id, status) VALUES (?1, ?2, ?3, NULL)",
-            )?;
+            let mut st = self.conn.prepare_cached(PUT_PART)?;
             for (i, id) in gateway_ids.iter().enumerate() {
                 st.execute(params![message, i as i64 + 1, id])?;
             }

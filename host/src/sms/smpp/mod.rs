@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use futures::StreamExt as _;
 
-use crate::sms::gateway::{Done, Gateway, GatewayError, OutgoingSms};
+use crate::sms::gateway::{Done, Gateway, GatewayError, OutgoingSms, Progress};
 pub use pdus::{Incoming, Source};
 
 /// How to reach and use the SMSC account.
@@ -72,6 +72,9 @@ pub struct Delivery {
     pub incoming: Incoming,
     pub ack: oneshot::Sender<bool>,
 }
+
+/// Deliveries (replies, receipts) waiting for the pipeline, at most.
+const DELIVERY_QUEUE: usize = 4096;
 
 /// Why one `submit_sm` did not get an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +133,10 @@ impl SmppGateway {
         handle: &tokio::runtime::Handle,
     ) -> (SmppGateway, SmppSession, mpsc::Receiver<Delivery>) {
         let (requests, requests_rx) = mpsc::channel(config.window.max(1) * 4);
-        let (deliveries, deliveries_rx) = mpsc::channel(64);
+        // Room for far more than an SMSC keeps unacknowledged: a dispatch holding the
+        // pipeline (up to `submit_deadline`) delays the taking, and a full queue would
+        // refuse deliveries that an SMSC without retries then loses.
+        let (deliveries, deliveries_rx) = mpsc::channel(DELIVERY_QUEUE);
         let (bound_tx, bound) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);
         let task = handle.spawn(session::run(config.clone(), requests_rx, deliveries, bound_tx, stop_rx));
@@ -187,16 +193,24 @@ impl SmppGateway {
         }
     }
 
+    /// Submits the parts `sms.taken_parts` does not already cover, in order, telling
+    /// `taken` about each part as the SMSC takes it.
     async fn submit_message(
         &self,
         sms: &OutgoingSms<'_>,
         deadline: tokio::time::Instant,
+        taken: impl Fn(u32, String),
     ) -> Result<Vec<String>, GatewayError> {
         let pdus = pdus::submit_pdus(sms, &self.config.source).map_err(GatewayError::Rejected)?;
-        let mut ids = Vec::with_capacity(pdus.len());
+        let total = pdus.len();
+        let mut ids: Vec<String> = sms.taken_parts.iter().take(total).cloned().collect();
         // Parts go in order: handsets reassemble any order, but some SMSCs forward as they come.
-        for pdu in pdus {
-            ids.push(self.submit_part(pdu, deadline).await?);
+        for pdu in pdus.into_iter().skip(ids.len()) {
+            let id = self.submit_part(pdu, deadline).await?;
+            if total > 1 && ids.len() + 1 < total {
+                taken(ids.len() as u32 + 1, id.clone());
+            }
+            ids.push(id);
         }
         Ok(ids)
     }
@@ -205,8 +219,10 @@ impl SmppGateway {
 impl Gateway for SmppGateway {
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
         let mut out = Err(GatewayError::Transient("nothing submitted".into()));
-        self.submit_each(std::slice::from_ref(sms), &mut |_, r| {
-            out = r;
+        self.submit_each(std::slice::from_ref(sms), &mut |_, progress| {
+            if let Progress::Done(r) = progress {
+                out = r;
+            }
             Ok(())
         })
         .map_err(|e| GatewayError::Transient(e.to_string()))?;
@@ -217,19 +233,39 @@ impl Gateway for SmppGateway {
         if !self.is_bound() {
             // Reported once: the rest stay queued, as after any transient failure.
             return match batch.first() {
-                Some(_) => done(0, Err(GatewayError::Transient("not bound to the SMSC".into()))),
+                Some(_) => done(0, Progress::Done(Err(GatewayError::Transient("not bound to the SMSC".into())))),
                 None => Ok(()),
             };
         }
         let deadline = tokio::time::Instant::now() + self.config.submit_deadline;
+        let (parts, mut taken) = mpsc::unbounded_channel::<(usize, u32, String)>();
         self.handle.block_on(async {
             // No more messages under way than the window holds parts: a crash then leaves
-            // at most a window's worth of messages half-submitted.
+            // at most a window's worth of parts in doubt.
             let mut running = futures::stream::iter(batch.iter().enumerate())
-                .map(|(i, sms)| async move { (i, self.submit_message(sms, deadline).await) })
+                .map(|(i, sms)| {
+                    let parts = parts.clone();
+                    async move {
+                        let result = self.submit_message(sms, deadline, |part, id| {
+                            let _ = parts.send((i, part, id));
+                        });
+                        (i, result.await)
+                    }
+                })
                 .buffer_unordered(self.config.window.max(1));
-            while let Some((i, result)) = running.next().await {
-                done(i, result)?;
+            loop {
+                tokio::select! {
+                    biased;
+                    Some((i, part, id)) = taken.recv() => done(i, Progress::Part { part, id })?,
+                    next = running.next() => {
+                        let Some((i, result)) = next else { break };
+                        // A message's parts are reported before it is.
+                        while let Ok((j, part, id)) = taken.try_recv() {
+                            done(j, Progress::Part { part, id })?;
+                        }
+                        done(i, Progress::Done(result))?;
+                    }
+                }
             }
             Ok(())
         })

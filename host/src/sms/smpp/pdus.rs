@@ -222,7 +222,16 @@ mod tests {
     use super::*;
 
     fn sms<'a>(id: i64, text: &'a str) -> OutgoingSms<'a> {
-        OutgoingSms { message_id: id, phone: "+77011234567", text, parts: 1, service: None, reply_code: None, at: 0 }
+        OutgoingSms {
+            message_id: id,
+            phone: "+77011234567",
+            text,
+            parts: 1,
+            service: None,
+            reply_code: None,
+            at: 0,
+            taken_parts: &[],
+        }
     }
 
     fn source() -> Source {
