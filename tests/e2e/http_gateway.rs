@@ -3,6 +3,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,16 @@ struct Seen {
 /// An aggregator on loopback: answers the first `unavailable` requests 503, then refuses
 /// everything with 400 if `refuse`, or takes it, answering `{"id": "agg-N"}`.
 fn aggregator(unavailable: usize, refuse: bool) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    aggregator_gated(unavailable, refuse, None)
+}
+
+/// Holds the first request until the test opens the gate (or 60 s pass), then says so.
+struct Gate {
+    open: AtomicBool,
+    first_answered: AtomicBool,
+}
+
+fn aggregator_gated(unavailable: usize, refuse: bool, gate: Option<Arc<Gate>>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -54,6 +65,12 @@ fn aggregator(unavailable: usize, refuse: bool) -> (u16, Arc<Mutex<Vec<Seen>>>) 
                 authorization: header("authorization"),
                 body,
             });
+            if let Some(gate) = gate.as_ref().filter(|_| n == 0) {
+                let until = Instant::now() + Duration::from_secs(60);
+                while !gate.open.load(Ordering::SeqCst) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
             let (status, answer) = if n < unavailable {
                 ("503 Service Unavailable", json!({ "error": "busy" }))
             } else if refuse {
@@ -67,6 +84,9 @@ fn aggregator(unavailable: usize, refuse: bool) -> (u16, Arc<Mutex<Vec<Seen>>>) 
                 "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                 answer.len()
             );
+            if let Some(gate) = &gate {
+                gate.first_answered.store(true, Ordering::SeqCst);
+            }
         }
     });
     (port, seen)
@@ -152,4 +172,43 @@ fn messages_are_posted_once_each_with_their_idempotency_key_and_receipts_come_ba
     let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &reply);
     assert_eq!((status, &body["status"]), (200, &json!("matched")), "{body}");
     server.wait_case(id, "provided", |c| c["state"] == "provided");
+}
+
+#[test]
+fn a_gateway_that_hangs_delays_no_other_step() {
+    let t = TestDir::new();
+    let first = iin(1992, 2, 5, Sex::Female, 82);
+    let second = iin(1992, 2, 6, Sex::Female, 83);
+    registry(&t, &[&first, &second]);
+    let gate = Arc::new(Gate { open: AtomicBool::new(false), first_answered: AtomicBool::new(false) });
+    let (port, seen) = aggregator_gated(0, false, Some(gate.clone()));
+    let sms = format!("gateway = \"http\"\n[sms.http]\nurl = \"http://127.0.0.1:{port}/send\"\ntimeout_ms = 120000\n");
+    let server = Server::start_full(&t, &sms, "", &[]);
+    let (status, body) =
+        server.post_json("/v1/events", "source", &birth("E-HANG-1", &iin(2026, 11, 7, Sex::Male, 82), &first));
+    assert_eq!(status, 201, "{body}");
+    // The first POST reaches the aggregator, which holds it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was posted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // While the gateway hangs, events and replies are still taken.
+    let (status, body) =
+        server.post_json("/v1/events", "source", &birth("E-HANG-2", &iin(2026, 11, 8, Sex::Male, 83), &second));
+    assert_eq!(status, 201, "{body}");
+    let reply = json!({ "from": "+77015550099", "text": "hello", "at": now_rfc3339() });
+    let (status, _) = server.post_json("/v1/sms/inbound", "gateway", &reply);
+    assert_eq!(status, 200);
+    assert!(
+        !gate.first_answered.load(Ordering::SeqCst),
+        "both were taken while the gateway still held its first request"
+    );
+    gate.open.store(true, Ordering::SeqCst);
+    let db = open_store(&server.db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&db, "SELECT count(*) FROM outbox WHERE state = 'sent'") < 6 {
+        assert!(Instant::now() < deadline, "the outbox did not drain once the gateway answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

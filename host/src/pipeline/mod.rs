@@ -322,9 +322,18 @@ impl Pipeline {
     /// outcome is written as it comes. A crash between a submission and its record
     /// resubmits that message under the same id, which the gateway deduplicates.
     pub fn dispatch(&self, now: Timestamp) -> anyhow::Result<usize> {
+        self.dispatch_with(now, || ())
+    }
+
+    /// As [`Pipeline::dispatch`], holding `hold()`'s guard (the server's pipeline lock) only
+    /// while it reads the batch and while it records each outcome, never while the gateway
+    /// works: a slow SMSC or aggregator then delays no other step. Each outcome re-reads
+    /// its case, which another step may have moved on meanwhile.
+    pub fn dispatch_with<G>(&self, now: Timestamp, hold: impl Fn() -> G) -> anyhow::Result<usize> {
         if self.settings.window.next_open(now) != now {
             return Ok(0);
         }
+        let guard = hold();
         let candidates = self.store.due_messages(now, DISPATCH_BATCH)?;
         // A number's daily cap: what is over it waits, and the wait is written with the
         // batch's outcomes.
@@ -382,12 +391,18 @@ impl Pipeline {
             }
             tx.commit()?;
         }
+        drop(guard);
         // Each outcome is committed as it comes, so a crash leaves in doubt (to be
         // resubmitted under the same id) only what was in flight.
         let mut sent = 0;
         let mut unavailable = None;
         self.gateway.submit_each(&batch, &mut |i, progress| {
-            let (m, case) = (&due[i], cases[i].clone());
+            let _turn = hold();
+            let m = &due[i];
+            let case = match m.case_id {
+                Some(id) => self.store.case(id)?,
+                None => None,
+            };
             let mut tx = self.store.begin()?;
             let result = match progress {
                 Progress::Part { part, id } => {

@@ -243,13 +243,26 @@ async fn tick_loop(
                 }
                 p.resume_waiting(now, 500)?;
                 p.fire_timers(now)?;
-                p.dispatch(now)?;
                 if sign && let Some(note) = p.checkpoint(now)? {
                     audit::publish(&db, &note)?;
                 }
                 Ok(())
             })
             .await;
+        // The outbox drains without the pipeline lock held while the gateway works.
+        let result = match result {
+            Ok(()) => {
+                state
+                    .blocking(false, |s| {
+                        let now = s.now();
+                        let hold = || s.work.lock().unwrap_or_else(|p| p.into_inner());
+                        s.pipeline.dispatch_with(now, hold)?;
+                        Ok(())
+                    })
+                    .await
+            }
+            failed => failed,
+        };
         match result {
             Ok(()) if sign => last_checkpoint = Instant::now(),
             Ok(()) => {}
