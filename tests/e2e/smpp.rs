@@ -158,6 +158,23 @@ fn kazakh_offers_arrive_whole_receipts_match_either_id_format_and_a_reply_provid
     let inbound = count(&db, &format!("SELECT count(*) FROM inbound WHERE phone = '{phone}'"));
     assert_eq!((inbound, count(&db, &help_sql)), (1, help_before), "a redelivered reply is taken once");
 
+    // A long answer comes in three parts, the last first, the IBAN cut across two: read
+    // as the one message the citizen wrote, it provides the benefit.
+    let (_, list) = server.get("/v1/cases?service=labour.childbirth-benefit", "admin");
+    let labour = list["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .find(|id| phone_of_case(&server, *id).as_deref() == Some(phone.as_str()))
+        .expect("the same mother's benefit case");
+    let (_, view) = server.get(&format!("/v1/cases/{labour}"), "admin");
+    let code = view["reply_code"].as_str().unwrap();
+    let long = format!("Иә {code}, менің шотым KZ86 125K ZT50 0410 0100, рахмет сізге көп");
+    assert_eq!(smsc.mo_in_parts(&phone, &long, 3), 0, "every part acknowledged");
+    let paid = server.wait_case(labour, "provided", |c| c["state"] != "awaiting-reply");
+    assert_eq!(paid["state"], "provided", "{paid}");
+
     let stats = smsc.stats();
     assert_eq!((stats["duplicates"].as_i64(), stats["binds"].as_i64()), (Some(0), Some(1)), "{stats}");
     let db_path = server.db.clone();

@@ -97,8 +97,14 @@ impl Smsc {
 
     /// A citizen's SMS to the host; returns the `deliver_sm_resp` command status.
     pub fn mo(&self, from: &str, text: &str) -> u64 {
+        self.mo_in_parts(from, text, 1)
+    }
+
+    /// As [`Smsc::mo`], as `parts` concatenated `deliver_sm`, the last first; returns the
+    /// worst command status of their answers.
+    pub fn mo_in_parts(&self, from: &str, text: &str, parts: u32) -> u64 {
         let url = format!("http://127.0.0.1:{}/mo", self.control_port);
-        let body = serde_json::json!({ "from": from, "text": text }).to_string();
+        let body = serde_json::json!({ "from": from, "text": text, "parts": parts, "reverse": parts > 1 }).to_string();
         let answer =
             ureq::post(&url).timeout(Duration::from_secs(60)).send_string(&body).expect("the SMSC sent the MO");
         let v: Value = serde_json::from_str(&answer.into_string().unwrap()).unwrap();

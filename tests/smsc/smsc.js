@@ -22,8 +22,9 @@
 // It prints `smsc smpp=<port> control=<port>` once both listen. The control API:
 //   GET  /messages  every reassembled message, by the host's message id
 //   GET  /stats     counters (submits, duplicates, throttled, binds, in-flight peak, ...)
-//   POST /mo        {"from", "to", "text"}: a citizen's SMS, sent as deliver_sm; answers
-//                   once the host has acknowledged it with deliver_sm_resp
+//   POST /mo        {"from", "to", "text", "parts", "reverse"}: a citizen's SMS, sent as
+//                   deliver_sm (as `parts` concatenated ones, optionally last first);
+//                   answers once the host has acknowledged every part with deliver_sm_resp
 //
 // Submissions are deduplicated by the host's message id (vendor TLV 0x1401) and part
 // number, as an SMSC that honours the host's id would: a resubmission after a crash gets
@@ -255,19 +256,38 @@ function sendMo(body, res) {
 		return res.end('no ESME bound');
 	}
 	const international = String(body.from).startsWith('+');
-	const pdu = {
+	const base = {
 		source_addr: international ? body.from.slice(1) : body.from,
 		source_addr_ton: international ? 1 : 0,
 		source_addr_npi: 1,
 		destination_addr: body.to || '1414',
-		short_message: body.text,
 	};
-	stats.mo_sent++;
-	bound.deliver_sm(pdu, (resp) => {
-		if (resp.command_status === 0) stats.mo_acked++;
-		res.writeHead(200, { 'content-type': 'application/json' });
-		res.end(JSON.stringify({ command_status: resp.command_status }));
-	});
+	// `parts` > 1: the text goes as that many concatenated deliver_sm (8-bit reference),
+	// last part first when `reverse`, as a long SMS from a handset would.
+	const total = Math.max(1, Number(body.parts || 1));
+	const chars = Array.from(String(body.text));
+	const size = Math.ceil(chars.length / total);
+	const pdus = [];
+	for (let i = 0; i < total; i++) {
+		const text = chars.slice(i * size, (i + 1) * size).join('');
+		const pdu = { ...base };
+		pdu.short_message = total === 1 ? text : { udh: Buffer.from([0x05, 0x00, 0x03, 0x42, total, i + 1]), message: text };
+		pdus.push(pdu);
+	}
+	if (body.reverse) pdus.reverse();
+	const statuses = [];
+	const session = bound;
+	for (const pdu of pdus) {
+		stats.mo_sent++;
+		session.deliver_sm(pdu, (resp) => {
+			if (resp.command_status === 0) stats.mo_acked++;
+			statuses.push(resp.command_status);
+			if (statuses.length === pdus.length) {
+				res.writeHead(200, { 'content-type': 'application/json' });
+				res.end(JSON.stringify({ command_status: Math.max(...statuses), statuses }));
+			}
+		});
+	}
 }
 
 const control = http.createServer((req, res) => {

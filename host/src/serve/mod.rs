@@ -290,8 +290,8 @@ async fn take_deliveries(state: Arc<AppState>, mut deliveries: mpsc::Receiver<De
                     other => other.map(drop),
                 }
             }
-            // En route, accepted: nothing final to record.
-            Incoming::Receipt { status: None, .. } => Ok(()),
+            // En route, accepted: nothing final to record. (The session joins reply parts.)
+            Incoming::Receipt { status: None, .. } | Incoming::ReplyPart { .. } => Ok(()),
         };
         if let Err(e) = &taken {
             tracing::error!("an SMPP delivery was not taken; the SMSC will redeliver it: {}", redact(&e.message));

@@ -14,6 +14,7 @@
 //! as transient, so the outbox keeps them queued for the next tick.
 
 pub mod pdus;
+mod reassembly;
 mod session;
 
 use std::time::Duration;

@@ -86,6 +86,9 @@ pub fn submit_pdus(sms: &OutgoingSms<'_>, source: &Source) -> Result<Vec<SubmitS
 pub enum Incoming {
     /// A citizen's SMS.
     Reply { from: String, text: String },
+    /// Part `seq` of `total` of a citizen's long SMS; the session joins the parts that
+    /// share `from` and `reference` into one [`Incoming::Reply`].
+    ReplyPart { from: String, reference: u16, total: u8, seq: u8, text: String },
     /// What became of a submitted part. `ids` are the ways the SMSC may have written the id
     /// it gave in `submit_sm_resp`, most likely first; `status` is `None` for a receipt that
     /// is not final (en route, accepted).
@@ -118,9 +121,12 @@ pub fn read_deliver(sm: &DeliverSm) -> Result<Incoming, String> {
     {
         payload = p.value.to_vec();
     }
+    let mut concatenated = None;
     if esm & UDHI != 0 && !payload.is_empty() {
         let header = usize::from(payload[0]) + 1;
-        payload = payload.get(header..).ok_or("the reply's header is longer than the reply")?.to_vec();
+        let udh = payload.get(1..header).ok_or("the reply's header is longer than the reply")?;
+        concatenated = concatenation(udh);
+        payload = payload[header..].to_vec();
     }
     let text = decode(u8::from(sm.data_coding), &payload);
     let addr = sm.source_addr.as_str();
@@ -128,7 +134,40 @@ pub fn read_deliver(sm: &DeliverSm) -> Result<Incoming, String> {
         return Err("the reply has no sender".into());
     }
     let from = if u8::from(sm.source_addr_ton) == 1 { format!("+{addr}") } else { addr.to_owned() };
-    Ok(Incoming::Reply { from, text })
+    Ok(match concatenated {
+        Some(Concatenation { reference, total, seq }) if total > 1 => {
+            Incoming::ReplyPart { from, reference, total, seq, text }
+        }
+        _ => Incoming::Reply { from, text },
+    })
+}
+
+/// A part's place in a concatenated message, from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Concatenation {
+    reference: u16,
+    total: u8,
+    seq: u8,
+}
+
+/// The concatenation element (IEI 0x00, 8-bit reference, or 0x08, 16-bit) of a user data
+/// header, if it has a sound one.
+fn concatenation(mut udh: &[u8]) -> Option<Concatenation> {
+    while let [iei, len, rest @ ..] = udh {
+        let (data, next) = rest.split_at_checked(usize::from(*len))?;
+        let found = match (iei, data) {
+            (0x00, [r, total, seq]) => Some(Concatenation { reference: u16::from(*r), total: *total, seq: *seq }),
+            (0x08, [a, b, total, seq]) => {
+                Some(Concatenation { reference: u16::from_be_bytes([*a, *b]), total: *total, seq: *seq })
+            }
+            _ => None,
+        };
+        if let Some(c) = found.filter(|c| c.seq >= 1 && c.seq <= c.total) {
+            return Some(c);
+        }
+        udh = next;
+    }
+    None
 }
 
 /// A citizen's text in whatever `data_coding` their operator chose.
@@ -261,6 +300,24 @@ mod tests {
         assert_eq!(u8::from(pdus[0].esm_class), 0);
         let body: &[u8] = pdus[0].short_message();
         assert_eq!(body, b"Hello \x1b\x28x\x1b\x29");
+    }
+
+    #[test]
+    fn concatenation_headers_are_read_with_either_reference_size() {
+        assert_eq!(
+            concatenation(&[0x00, 0x03, 0x2A, 0x02, 0x01]),
+            Some(Concatenation { reference: 42, total: 2, seq: 1 })
+        );
+        assert_eq!(
+            concatenation(&[0x08, 0x04, 0x01, 0x02, 0x03, 0x03]),
+            Some(Concatenation { reference: 0x0102, total: 3, seq: 3 })
+        );
+        // Another element first, then the concatenation one.
+        assert_eq!(concatenation(&[0x24, 0x01, 0x00, 0x00, 0x03, 0x07, 0x02, 0x02]).map(|c| c.reference), Some(7));
+        // Cut short, or a part number out of range: no concatenation.
+        assert_eq!(concatenation(&[0x00, 0x03, 0x2A]), None);
+        assert_eq!(concatenation(&[0x00, 0x03, 0x2A, 0x02, 0x03]), None);
+        assert_eq!(concatenation(&[]), None);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep, timeout};
 use tokio_util::codec::Framed;
 
+use super::pdus::Incoming;
+use super::reassembly::{self, Reassembly};
 use super::{Delivery, Request, SmppConfig, SubmitFailure, is_transient, pdus};
 use crate::redact::redact;
 
@@ -136,7 +138,8 @@ async fn session(
         r => Duration::from_secs(1) / r,
     };
     let mut pending: HashMap<u32, (oneshot::Sender<Result<String, SubmitFailure>>, Instant)> = HashMap::new();
-    let mut acks = FuturesUnordered::new();
+    let mut acks: Acks = FuturesUnordered::new();
+    let mut parts = Reassembly::default();
     let mut keepalive = tokio::time::interval(config.enquire_link);
     keepalive.tick().await;
     let mut link_asked: Option<Instant> = None;
@@ -172,19 +175,14 @@ async fn session(
                     }
                     CommandId::DeliverSm => match command.pdu() {
                         Some(Pdu::DeliverSm(sm)) => match pdus::read_deliver(sm) {
-                            Ok(incoming) => {
-                                let (ack, taken) = oneshot::channel();
-                                // Never wait here: a dispatch holding the pipeline may be
-                                // waiting on this loop for its submit answers. A full queue
-                                // drops the ack, which answers a temporary refusal, and the
-                                // SMSC redelivers later.
-                                if deliveries.try_send(Delivery { incoming, ack }).is_err() {
-                                    crate::metrics::step("smpp", "delivery-deferred");
+                            Ok(Incoming::ReplyPart { from, reference, total, seq, text }) => {
+                                if let Some((whole, pdus)) = parts.add(from, reference, total, seq, text, n, Instant::now()) {
+                                    hand_over(deliveries, &mut acks, whole, pdus);
                                 }
-                                acks.push(async move {
-                                    let ok = matches!(timeout(DELIVERY_ACK_TIMEOUT, taken).await, Ok(Ok(true)));
-                                    (n, ok)
-                                });
+                                None
+                            }
+                            Ok(incoming) => {
+                                hand_over(deliveries, &mut acks, incoming, vec![n]);
                                 None
                             }
                             Err(why) => {
@@ -218,14 +216,22 @@ async fn session(
                     break Ended::Lost("the SMSC unbound".into());
                 }
             }
-            Some((n, ok)) = acks.next(), if !acks.is_empty() => {
+            Some((pdus, ok)) = acks.next(), if !acks.is_empty() => {
                 let status = if ok { CommandStatus::EsmeRok } else { CommandStatus::EsmeRxTAppn };
-                if respond(link, n, status, Pdu::DeliverSmResp(Default::default())).await.is_err() {
+                let mut failed = false;
+                for n in pdus {
+                    failed |= respond(link, n, status, Pdu::DeliverSmResp(Default::default())).await.is_err();
+                }
+                if failed {
                     break Ended::Lost("writing deliver_sm_resp".into());
                 }
             }
             _ = keepalive.tick() => {
                 let now = Instant::now();
+                for (whole, pdus) in now.checked_sub(reassembly::PATIENCE).map(|cutoff| parts.expire(cutoff)).unwrap_or_default() {
+                    crate::metrics::step("smpp", "reply-parts-missing");
+                    hand_over(deliveries, &mut acks, whole, pdus);
+                }
                 if link_asked.is_some_and(|at| now - at > config.response_timeout) {
                     break Ended::Lost("no answer to enquire_link".into());
                 }
@@ -259,6 +265,23 @@ async fn session(
         let _ = reply.send(Err(SubmitFailure::ConnectionLost));
     }
     ended
+}
+
+/// Answers still owed to the SMSC: the PDUs a delivery came in, and whether it was taken.
+type Acks = FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = (Vec<u32>, bool)> + Send>>>;
+
+/// Queues a delivery for the pipeline and owes the SMSC an answer for `pdus` once it is
+/// taken. Never waits: a dispatch may be waiting on this session for submit answers. A
+/// full queue drops the ack, which answers a temporary refusal, and the SMSC redelivers.
+fn hand_over(deliveries: &mpsc::Sender<Delivery>, acks: &mut Acks, incoming: Incoming, pdus: Vec<u32>) {
+    let (ack, taken) = oneshot::channel();
+    if deliveries.try_send(Delivery { incoming, ack }).is_err() {
+        crate::metrics::step("smpp", "delivery-deferred");
+    }
+    acks.push(Box::pin(async move {
+        let ok = matches!(timeout(DELIVERY_ACK_TIMEOUT, taken).await, Ok(Ok(true)));
+        (pdus, ok)
+    }));
 }
 
 async fn respond(link: &mut Link, n: u32, status: CommandStatus, pdu: Pdu) -> Result<(), String> {
