@@ -49,11 +49,13 @@ fn one_batch(rt: &tokio::runtime::Runtime, port: u16, window: usize, first_id: i
     let (gateway, session, _deliveries) = SmppGateway::start(config, rt.handle());
     assert!(rt.block_on(gateway.wait_bound(Duration::from_secs(10))), "the SMSC did not bind");
     let texts: Vec<String> = (0..n).map(|i| format!("Benchmark message {i}")).collect();
+    let keys: Vec<String> = (0..n).map(|i| format!("{}-bench", first_id + i as i64)).collect();
     let batch: Vec<OutgoingSms<'_>> = texts
         .iter()
         .enumerate()
         .map(|(i, text)| OutgoingSms {
             message_id: first_id + i as i64,
+            key: &keys[i],
             phone: "+77015550000",
             text,
             parts: 1,

@@ -145,6 +145,8 @@ fn messages_are_posted_once_each_with_their_idempotency_key_and_receipts_come_ba
     for s in &seen {
         assert_eq!(s.authorization.as_deref(), Some("Bearer agg-secret"));
         assert_eq!(s.idempotency_key.as_deref(), s.body["message_id"].as_str(), "{s:?}");
+        let key = s.idempotency_key.as_deref().unwrap();
+        assert!(key.len() > 10 && key.split_once('-').is_some(), "the outbox id and a keyed hash: {key}");
         assert_eq!(s.body["to"], "+77015550000");
         assert_eq!(s.body["encoding"], "ucs2");
     }

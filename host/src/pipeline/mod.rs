@@ -355,6 +355,7 @@ impl Pipeline {
         }
         let mut cases = Vec::with_capacity(due.len());
         let mut taken = Vec::with_capacity(due.len());
+        let keys: Vec<String> = due.iter().map(|m| self.submission_key(m)).collect();
         for m in &due {
             cases.push(match m.case_id {
                 Some(id) => self.store.case(id)?,
@@ -366,8 +367,10 @@ impl Pipeline {
             .iter()
             .zip(&cases)
             .zip(&taken)
-            .map(|((m, case), taken_parts)| OutgoingSms {
+            .zip(&keys)
+            .map(|(((m, case), taken_parts), key)| OutgoingSms {
                 message_id: m.id,
+                key,
                 phone: &m.phone,
                 text: &m.text,
                 parts: m.parts,
@@ -429,6 +432,15 @@ impl Pipeline {
             tracing::warn!("gateway unavailable, messages stay queued: {}", redact(&e));
         }
         Ok(sent)
+    }
+
+    /// The outbox id, then a keyed hash of it with the number and text (the store's own
+    /// secret, so it is unique to this store and reveals neither).
+    fn submission_key(&self, m: &OutboxMessage) -> String {
+        let hash =
+            self.settings.audit.keys().keyed_hash("sms-submission", &format!("{}\0{}\0{}", m.id, m.phone, m.text));
+        let hex = hash.trim_start_matches("hmac:");
+        format!("{}-{}", m.id, &hex[..hex.len().min(16)])
     }
 
     fn record_sent(

@@ -6,8 +6,12 @@ use crate::model::Timestamp;
 /// One message handed to the gateway.
 #[derive(Debug, Clone)]
 pub struct OutgoingSms<'a> {
-    /// The outbox id: gateways use it to deduplicate resubmissions.
+    /// The outbox id.
     pub message_id: i64,
+    /// What a gateway deduplicates resubmissions by: unique to this store, this message
+    /// and its content, so another database's (or a restored one's) message with the same
+    /// outbox id never collides with it.
+    pub key: &'a str,
     /// E.164.
     pub phone: &'a str,
     pub text: &'a str,

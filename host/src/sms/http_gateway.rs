@@ -1,7 +1,8 @@
 //! An SMS aggregator's HTTP API: one JSON `POST` per message. Receipts and replies come
 //! back through the host's own webhooks (`/v1/sms/status`, `/v1/sms/inbound`).
 //!
-//! The request carries the outbox id as `Idempotency-Key` (and in the body), so an
+//! The request carries the submission key (the outbox id and a keyed hash of the message)
+//! as `Idempotency-Key` and as `message_id`, so an
 //! aggregator that honours it drops the resubmission that follows a crash between its
 //! answer and the host's record of it. `429` and `5xx` answers and network errors are
 //! transient (the message stays queued); other `4xx` answers are refusals for good.
@@ -39,7 +40,7 @@ impl HttpGateway {
 impl Gateway for HttpGateway {
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
         let body = json!({
-            "message_id": sms.message_id.to_string(),
+            "message_id": sms.key,
             "to": sms.phone,
             "text": sms.text,
             "parts": sms.parts,
@@ -48,11 +49,8 @@ impl Gateway for HttpGateway {
                 Encoding::Ucs2 => "ucs2",
             },
         });
-        let mut request = self
-            .agent
-            .post(&self.config.url)
-            .set("Content-Type", "application/json")
-            .set("Idempotency-Key", &sms.message_id.to_string());
+        let mut request =
+            self.agent.post(&self.config.url).set("Content-Type", "application/json").set("Idempotency-Key", sms.key);
         if let Some(token) = &self.config.token {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }

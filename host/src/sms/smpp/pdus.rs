@@ -12,7 +12,7 @@ use crate::sms::encoding::{self, Encoding};
 use crate::sms::gateway::OutgoingSms;
 use crate::store::DeliveryStatus;
 
-/// A vendor-specific TLV carrying the host's outbox id, so an SMSC that honours it drops
+/// A vendor-specific TLV carrying the host's submission key, so an SMSC that honours it drops
 /// a resubmission after a crash instead of sending the citizen a second copy. SMSCs that
 /// do not know the tag ignore it (SMPP 3.4 §5.3: unknown optional parameters are skipped).
 pub const HOST_MESSAGE_ID_TAG: u16 = 0x1401;
@@ -46,7 +46,7 @@ pub fn submit_pdus(sms: &OutgoingSms<'_>, source: &Source) -> Result<Vec<SubmitS
     let reference = (sms.message_id & 0xFF) as u8;
     let destination = sms.phone.trim_start_matches('+');
     let data_coding = DataCoding::from(encoded.encoding.data_coding());
-    let host_id = AnyOctetString::from_slice(sms.message_id.to_string().as_bytes());
+    let host_id = AnyOctetString::from_slice(sms.key.as_bytes());
     encoded
         .parts
         .iter()
@@ -263,6 +263,7 @@ mod tests {
     fn sms<'a>(id: i64, text: &'a str) -> OutgoingSms<'a> {
         OutgoingSms {
             message_id: id,
+            key: "1-abc",
             phone: "+77011234567",
             text,
             parts: 1,
