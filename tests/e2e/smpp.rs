@@ -187,6 +187,19 @@ fn kazakh_offers_arrive_whole_receipts_match_either_id_format_and_a_reply_provid
     assert!(out.contains("intact"), "{out}");
 }
 
+/// Waits until `/readyz` reports the SMSC link as `state`.
+fn wait_readyz_sms(server: &Server, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, ready) = server.get("/readyz", "admin");
+        if status == 200 && ready["sms"] == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/readyz never said sms {state}: {ready}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The number a case's messages went to, from the store (the API never shows it).
 fn phone_of_case(server: &Server, case: i64) -> Option<String> {
     open_store(&server.db).query_row("SELECT phone FROM outbox WHERE case_id = ?1", [case], |r| r.get(0)).ok()
@@ -224,8 +237,10 @@ fn an_smsc_killed_mid_stream_is_rebound_and_nothing_is_lost_or_sent_twice() {
     post_births(&server, "E-KILL", &pairs);
     smsc.wait("a few submissions", |s| s["accepted"].as_i64() >= Some(3));
     smsc.kill();
+    wait_readyz_sms(&server, "disconnected");
     std::thread::sleep(Duration::from_millis(700));
     smsc.restart();
+    wait_readyz_sms(&server, "connected");
     let sent = wait_all_sent(&server);
     assert_delivered_whole(&sent, &smsc);
     let stats = smsc.stats();

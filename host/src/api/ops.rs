@@ -21,12 +21,16 @@ pub struct Health {
     /// Services offered by plugins that are not paused (`/readyz` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     services: Option<usize>,
+    /// `connected` or `disconnected` for a gateway with a connection (SMPP; `/readyz`
+    /// only). Intake does not need it: messages wait in the outbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sms: Option<&'static str>,
 }
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", services: None })
+    Json(Health { status: "ok", services: None, sms: None })
 }
 
 /// The process takes work: `503` once shutdown has begun, so load balancers turn away first.
@@ -38,11 +42,12 @@ pub async fn healthz() -> Json<Health> {
 )]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
     if state.draining.load(Ordering::Relaxed) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "draining", services: None }));
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "draining", services: None, sms: None }));
     }
     let active = state.pipeline.runtime().active();
     let services = active.services().filter(|(p, _)| !active.is_paused(&p.reference.id)).count();
-    (StatusCode::OK, Json(Health { status: "ready", services: Some(services) }))
+    let sms = state.pipeline.gateway_connected().map(|up| if up { "connected" } else { "disconnected" });
+    (StatusCode::OK, Json(Health { status: "ready", services: Some(services), sms }))
 }
 
 /// Prometheus text format: per plugin, invocations, errors, limit kills and call

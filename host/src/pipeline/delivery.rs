@@ -104,3 +104,74 @@ impl Pipeline {
         Ok(())
     }
 }
+
+/// The longest wait between tries of a gateway that keeps failing, in seconds.
+const OUTAGE_MAX_WAIT: i64 = 300;
+
+/// The gateway's availability as dispatch has seen it. After a batch in which it took
+/// nothing and was unavailable, the next try waits, doubling up to five minutes; the log
+/// says so once when it goes and once when it is back, not on every tick.
+#[derive(Default)]
+pub struct Outage {
+    /// Failed batches in a row, and when to try again.
+    state: std::sync::Mutex<Option<(u32, Timestamp)>>,
+}
+
+impl Outage {
+    fn state(&self) -> std::sync::MutexGuard<'_, Option<(u32, Timestamp)>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether dispatch should leave the gateway alone until later.
+    pub fn waiting(&self, now: Timestamp) -> bool {
+        self.state().is_some_and(|(_, retry_at)| now < retry_at)
+    }
+
+    pub fn after_batch(&self, unavailable: Option<String>, sent: usize, now: Timestamp) {
+        let mut state = self.state();
+        match unavailable {
+            Some(why) if sent == 0 => {
+                let failures = state.map_or(1, |(n, _)| n.saturating_add(1));
+                let wait = (1i64 << (failures - 1).min(16)).min(OUTAGE_MAX_WAIT);
+                *state = Some((failures, now + wait));
+                if failures == 1 {
+                    tracing::warn!(
+                        "gateway unavailable; messages stay queued and are retried with back-off: {}",
+                        crate::redact::redact(&why)
+                    );
+                }
+            }
+            _ => {
+                if state.take().is_some() {
+                    tracing::info!("gateway available again");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_backs_off_doubling_to_five_minutes_and_ends_with_a_success() {
+        let o = Outage::default();
+        assert!(!o.waiting(0));
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            o.after_batch(Some("down".into()), 0, now);
+            let start = now;
+            while o.waiting(now) {
+                now += 1;
+            }
+            waits.push(now - start);
+        }
+        assert_eq!(&waits[..4], &[1, 2, 4, 8]);
+        assert_eq!(*waits.last().unwrap(), OUTAGE_MAX_WAIT);
+        // A batch that took something is no outage, even if some of it had to wait.
+        o.after_batch(Some("ran out of time".into()), 3, now);
+        assert!(!o.waiting(now));
+    }
+}

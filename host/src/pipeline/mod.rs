@@ -78,6 +78,7 @@ pub struct Pipeline {
     store: Arc<dyn Store>,
     gateway: Arc<dyn Gateway>,
     settings: Settings,
+    outage: delivery::Outage,
 }
 
 /// What happened to an ingested event.
@@ -110,7 +111,12 @@ impl Pipeline {
         gateway: Arc<dyn Gateway>,
         settings: Settings,
     ) -> Self {
-        Pipeline { runtime, gate, store, gateway, settings }
+        Pipeline { runtime, gate, store, gateway, settings, outage: Default::default() }
+    }
+
+    /// See [`Gateway::connected`].
+    pub fn gateway_connected(&self) -> Option<bool> {
+        self.gateway.connected()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -330,7 +336,7 @@ impl Pipeline {
     /// works: a slow SMSC or aggregator then delays no other step. Each outcome re-reads
     /// its case, which another step may have moved on meanwhile.
     pub fn dispatch_with<G>(&self, now: Timestamp, hold: impl Fn() -> G) -> anyhow::Result<usize> {
-        if self.settings.window.next_open(now) != now {
+        if self.settings.window.next_open(now) != now || self.outage.waiting(now) {
             return Ok(0);
         }
         let guard = hold();
@@ -428,9 +434,7 @@ impl Pipeline {
             }
             tx.commit()
         })?;
-        if let Some(e) = unavailable {
-            tracing::warn!("gateway unavailable, messages stay queued: {}", redact(&e));
-        }
+        self.outage.after_batch(unavailable, sent, now);
         Ok(sent)
     }
 

@@ -275,6 +275,11 @@ fn gateway_choice(sms: &mut SmsFile) -> anyhow::Result<GatewayChoice> {
                 "setting `sms.http.timeout_ms`: between 100 and 120000"
             );
             let token = std::env::var("PROACTIVE_SMS_HTTP_TOKEN").ok().or(f.token);
+            // It goes into a header: a space or line break would split or corrupt it.
+            anyhow::ensure!(
+                token.as_deref().is_none_or(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic())),
+                "setting `sms.http.token`: printable ASCII without spaces"
+            );
             Ok(GatewayChoice::Http(crate::sms::http_gateway::HttpGatewayConfig {
                 url,
                 token,
@@ -291,7 +296,11 @@ fn smpp_config(f: SmppFile, password_env: Option<String>) -> anyhow::Result<crat
     use std::time::Duration;
     let address =
         f.address.ok_or_else(|| anyhow::anyhow!("setting `sms.smpp.address`: required (host:port of the SMSC)"))?;
-    anyhow::ensure!(address.contains(':'), "setting `sms.smpp.address`: expected host:port");
+    let port = address.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
+    anyhow::ensure!(
+        matches!(port, Some((host, Ok(p))) if !host.is_empty() && p > 0),
+        "setting `sms.smpp.address`: expected host:port, with a port from 1 to 65535"
+    );
     let mut c = crate::sms::smpp::SmppConfig::new(address);
     // SMPP 3.4 field sizes, less the terminating NUL; C-octet strings are ASCII.
     let text = |key: &str, value: Option<String>, max: usize, default: String| -> anyhow::Result<String> {
@@ -307,8 +316,12 @@ fn smpp_config(f: SmppFile, password_env: Option<String>) -> anyhow::Result<crat
     c.system_type = text("system_type", f.system_type, 12, c.system_type)?;
     c.source.addr = text("source_addr", f.source_addr, 20, c.source.addr)?;
     anyhow::ensure!(!c.source.addr.is_empty(), "setting `sms.smpp.source_addr`: must not be empty");
-    c.source.ton = f.source_ton.unwrap_or(c.source.ton);
-    c.source.npi = f.source_npi.unwrap_or(c.source.npi);
+    anyhow::ensure!(!c.system_id.is_empty(), "setting `sms.smpp.system_id`: must not be empty");
+    // A sender name with letters is alphanumeric (TON 5, NPI 0) unless said otherwise.
+    let alphanumeric = !c.source.addr.bytes().all(|b| b.is_ascii_digit() || b == b'+');
+    let (ton, npi) = if alphanumeric { (5, 0) } else { (c.source.ton, c.source.npi) };
+    c.source.ton = f.source_ton.unwrap_or(ton);
+    c.source.npi = f.source_npi.unwrap_or(npi);
     anyhow::ensure!(c.source.ton <= 6, "setting `sms.smpp.source_ton`: 0 to 6");
     anyhow::ensure!(c.source.npi <= 18, "setting `sms.smpp.source_npi`: 0 to 18");
     c.window = f.window.unwrap_or(c.window);
@@ -329,7 +342,14 @@ fn smpp_config(f: SmppFile, password_env: Option<String>) -> anyhow::Result<crat
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("the config file {}: {}", path.display(), e.message()))
+    toml::from_str(&text).map_err(|e| {
+        // The line, not the snippet: the snippet could quote a password.
+        let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        match line {
+            Some(line) => anyhow::anyhow!("the config file {}, line {line}: {}", path.display(), e.message()),
+            None => anyhow::anyhow!("the config file {}: {}", path.display(), e.message()),
+        }
+    })
 }
 
 /// `"HH:MM-HH:MM"`, local Almaty time.
@@ -386,6 +406,8 @@ mod tests {
         assert!(format!("{e:#}").contains("sms.window"), "{e:#}");
         let e = with_file("[limits]\ntick_ms = 0\n").unwrap_err().to_string();
         assert!(e.contains("tick_ms"), "{e}");
+        let e = with_file("[sms]\nwindow = \"09:00-21:00\"\n\n[limits]\ntick_ms = -1\n").unwrap_err().to_string();
+        assert!(e.contains("line 5"), "a type error names its line: {e}");
     }
 
     #[test]
@@ -405,6 +427,12 @@ mod tests {
                 "sms.smpp.password",
             ),
             ("[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:1\"\nwindow = 0\n", "sms.smpp.window"),
+            ("[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:99999\"\n", "sms.smpp.address"),
+            ("[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:1\"\nsystem_id = \"\"\n", "sms.smpp.system_id"),
+            (
+                "[sms]\ngateway = \"http\"\n[sms.http]\nurl = \"http://x\"\ntoken = \"a\\nX-Evil: 1\"\n",
+                "sms.http.token",
+            ),
             ("[sms.smpp]\naddres = \"h:1\"\n", "addres"),
             ("[sms.smpp]\naddress = \"h:1\"\n", "sms.gateway"),
             ("[sms]\ngateway = \"http\"\n[sms.http]\nurl = \"ftp://x\"\n", "sms.http.url"),
@@ -414,6 +442,10 @@ mod tests {
             assert!(e.contains(names), "{file}: {e}");
         }
         assert!(matches!(with_file("").unwrap().gateway, GatewayChoice::Sim));
+        let c =
+            with_file("[sms]\ngateway = \"smpp\"\n[sms.smpp]\naddress = \"h:1\"\nsource_addr = \"eGov\"\n").unwrap();
+        let GatewayChoice::Smpp(s) = c.gateway else { panic!("not smpp") };
+        assert_eq!((s.source.ton, s.source.npi), (5, 0), "a sender name is alphanumeric");
         let e = format!("{:#}", with_file("[sms]\nper_recipient_per_day = 0\n").unwrap_err());
         assert!(e.contains("sms.per_recipient_per_day"), "{e}");
         let c = with_file("[sms]\nretry_seconds = 300\ndelivery_attempts = 3\n").unwrap();

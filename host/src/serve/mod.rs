@@ -66,7 +66,7 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
             (Arc::new(gateway), Some((session, deliveries)))
         }
         GatewayChoice::Http(c) => {
-            eprintln!("SMS go to the HTTP gateway at {}", c.url);
+            eprintln!("SMS go to the HTTP gateway at {}", crate::sms::http_gateway::shown_url(&c.url));
             (Arc::new(HttpGateway::new(c.clone())), None)
         }
     };

@@ -50,6 +50,12 @@ pub trait Gateway: Send + Sync {
     /// gateway that submits parts separately (SMPP), in part order.
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError>;
 
+    /// Whether a gateway that keeps a connection (SMPP) has it now; `None` for one that
+    /// connects per message.
+    fn connected(&self) -> Option<bool> {
+        None
+    }
+
     /// Hand a batch over, reporting each message's outcome (and each part taken, for a
     /// gateway that sends parts separately) to `done`, with its index in `batch`, as soon
     /// as it is known, so the caller can record it before the next one

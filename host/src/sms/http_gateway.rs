@@ -4,8 +4,9 @@
 //! The request carries the submission key (the outbox id and a keyed hash of the message)
 //! as `Idempotency-Key` and as `message_id`, so an
 //! aggregator that honours it drops the resubmission that follows a crash between its
-//! answer and the host's record of it. `429` and `5xx` answers and network errors are
-//! transient (the message stays queued); other `4xx` answers are refusals for good.
+//! answer and the host's record of it. `429` and `5xx` answers, redirects and network
+//! errors are transient (the message stays queued); other `4xx` answers are refusals for
+//! good; any `2xx` took the message.
 
 use std::time::Duration;
 
@@ -22,6 +23,15 @@ pub struct HttpGatewayConfig {
     pub timeout: Duration,
 }
 
+/// The URL as logs may show it: no credentials, no query (either may hold a key).
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}/{path}")
+}
+
 pub struct HttpGateway {
     config: HttpGatewayConfig,
     agent: ureq::Agent,
@@ -32,7 +42,8 @@ const QUOTED_BODY_CHARS: usize = 200;
 
 impl HttpGateway {
     pub fn new(config: HttpGatewayConfig) -> Self {
-        let agent = ureq::AgentBuilder::new().timeout(config.timeout).build();
+        // A redirect would turn the POST into a GET elsewhere, without the message.
+        let agent = ureq::AgentBuilder::new().timeout(config.timeout).redirects(0).build();
         HttpGateway { config, agent }
     }
 }
@@ -65,16 +76,45 @@ impl Gateway for HttpGateway {
                     GatewayError::Rejected(why)
                 });
             }
-            Err(e) => return Err(GatewayError::Transient(format!("reaching the gateway: {e}"))),
+            // The kind only: the full error quotes the URL, which may carry a key.
+            Err(e) => return Err(GatewayError::Transient(format!("reaching the gateway: {}", e.kind()))),
         };
-        let text = response.into_string().map_err(|e| GatewayError::Transient(format!("reading its answer: {e}")))?;
-        let answer: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|_| GatewayError::Transient("the gateway's answer is not JSON".into()))?;
+        if (300..400).contains(&response.status()) {
+            return Err(GatewayError::Transient(format!(
+                "the gateway answered {} (redirects are not followed: set `sms.http.url` to the final address)",
+                response.status()
+            )));
+        }
+        // A 2xx took the message. Its receipts need the gateway's id; without one, the
+        // submission key stands in (what an aggregator that echoes it would use).
+        let text = response.into_string().unwrap_or_default();
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
         match answer.get("id") {
             Some(serde_json::Value::String(id)) if !id.is_empty() && id.len() <= 128 => Ok(vec![id.clone()]),
             Some(serde_json::Value::Number(n)) => Ok(vec![n.to_string()]),
-            // It may have taken the message: the retry carries the same idempotency key.
-            _ => Err(GatewayError::Transient("the gateway's answer has no usable `id`".into())),
+            _ => {
+                crate::metrics::step("sms", "gateway-answer-without-id");
+                tracing::warn!(
+                    message = sms.message_id,
+                    "the gateway took a message without giving an `id`; receipts must name its key"
+                );
+                Ok(vec![sms.key.to_owned()])
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            shown_url("https://user:pass@sms.example.kz:8443/v1/send?api_key=SECRET#x"),
+            "https://sms.example.kz:8443/v1/send"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9/"), "http://127.0.0.1:9/");
+        assert_eq!(shown_url("http://h"), "http://h/");
     }
 }

@@ -218,6 +218,10 @@ impl SmppGateway {
 }
 
 impl Gateway for SmppGateway {
+    fn connected(&self) -> Option<bool> {
+        Some(self.is_bound())
+    }
+
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
         let mut out = Err(GatewayError::Transient("nothing submitted".into()));
         self.submit_each(std::slice::from_ref(sms), &mut |_, progress| {
@@ -247,6 +251,11 @@ impl Gateway for SmppGateway {
                 .map(|(i, sms)| {
                     let parts = parts.clone();
                     async move {
+                        // Past the deadline nothing new starts (what is under way finishes
+                        // within the response timeout), so a slow SMSC bounds the batch.
+                        if tokio::time::Instant::now() >= deadline {
+                            return (i, Err(GatewayError::Transient("the batch ran out of time".into())));
+                        }
                         let result = self.submit_message(sms, deadline, |part, id| {
                             let _ = parts.send((i, part, id));
                         });

@@ -277,6 +277,7 @@ fn hand_over(deliveries: &mpsc::Sender<Delivery>, acks: &mut Acks, incoming: Inc
     let (ack, taken) = oneshot::channel();
     if deliveries.try_send(Delivery { incoming, ack }).is_err() {
         crate::metrics::step("smpp", "delivery-deferred");
+        tracing::warn!("the delivery queue is full: a deliver_sm was refused for now, the SMSC should redeliver it");
     }
     acks.push(Box::pin(async move {
         let ok = matches!(timeout(DELIVERY_ACK_TIMEOUT, taken).await, Ok(Ok(true)));
