@@ -282,16 +282,16 @@ fn an_offer_that_never_reaches_the_phone_is_sent_again_then_decided_by_the_servi
 }
 
 #[test]
-fn a_host_killed_while_submitting_resubmits_under_the_same_ids_and_each_message_arrives_once() {
+fn a_host_killed_twenty_times_while_submitting_resubmits_under_the_same_keys_and_each_message_arrives_once() {
     let t = TestDir::new();
-    let pairs = people(&t, 30, 64, "ru");
+    let pairs = people(&t, 60, 64, "ru");
     let smsc = Smsc::start(t.path().join("smsc.journal"), &[("SMSC_RESP_DELAY_MS", "40"), ("SMSC_RECEIPTS", "none")]);
     let config = smsc.config("window = 2\n");
     let mut server = Server::start_full(&t, &config, "", &[]);
     post_births(&server, "E-HOSTKILL", &pairs);
     let mut kills = 0;
     let mut seen = 0;
-    while kills < 5 {
+    while kills < 20 {
         let stats = smsc.wait("more submissions", |s| s["submits"].as_i64() >= Some(seen + 3));
         seen = stats["submits"].as_i64().unwrap();
         server.kill();
@@ -302,7 +302,7 @@ fn a_host_killed_while_submitting_resubmits_under_the_same_ids_and_each_message_
     assert_delivered_whole(&sent, &smsc);
     let stats = smsc.stats();
     eprintln!(
-        "host killed {kills} times mid-dispatch: {} messages, {} accepted parts, {} resubmissions dropped by id",
+        "host killed {kills} times mid-dispatch: {} messages, {} accepted parts, {} resubmitted parts dropped by key",
         sent.len(),
         stats["accepted"],
         stats["duplicates"]
