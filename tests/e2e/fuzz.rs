@@ -1,7 +1,8 @@
 //! Property tests ("fuzzing where fuzzing doesn't fit": stable Rust, no sanitizer build)
 //! of every parser of outside input: events (JSON and NDJSON), replies, templates, IIN,
-//! BIN, IBAN and phone numbers, SMS part counting, the redactor, and component upload
-//! validation. Each must return, never panic, whatever it is given; several also have an
+//! BIN, IBAN and phone numbers, SMS part counting and encoding, the SMPP deliveries the host
+//! reads (receipts, replies, concatenation headers) from raw bytes up, the redactor, and
+//! component upload validation. Each must return, never panic, whatever it is given; several also have an
 //! exact property checked against a model.
 //!
 //! CI runs proptest's default 256 cases per property (the component one, which compiles,
@@ -10,6 +11,8 @@
 
 use proactive_host::intake::{ndjson, parse_event};
 use proactive_host::redact::{has_identifier_digits, redact};
+use proactive_host::sms::gateway::OutgoingSms;
+use proactive_host::sms::smpp::pdus;
 use proactive_host::sms::{encoding, reply, template};
 use proactive_sdk::domain::{Bin, Iin, KzIban, Sex};
 use proptest::prelude::*;
@@ -213,4 +216,83 @@ fn cases(default: u32) -> u32 {
 fn runtime() -> &'static proactive_host::runtime::Runtime {
     static RT: std::sync::OnceLock<proactive_host::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| proactive_host::runtime::Runtime::new(Default::default()).expect("runtime"))
+}
+
+proptest! {
+    #[test]
+    fn fuzz_smpp_parts_carry_the_text_exactly(t in text(), id in 1i64..100_000) {
+        let sms = OutgoingSms { message_id: id, key: "k", phone: "+77011234567", text: &t, parts: 1, service: None, reply_code: None, at: 0, taken_parts: &[] };
+        let source = pdus::Source { addr: "1414".into(), ton: 0, npi: 1 };
+        let parts = pdus::submit_pdus(&sms, &source).unwrap();
+        prop_assert_eq!(parts.len() as u32, encoding::count(&t).parts);
+        let mut bytes = Vec::new();
+        for p in &parts {
+            let body: &[u8] = p.short_message();
+            prop_assert!(body.len() <= 140 || pdus::encoding_of(p) == encoding::Encoding::Gsm7 && body.len() <= 160);
+            bytes.extend_from_slice(if parts.len() > 1 { &body[6..] } else { body });
+        }
+        let back = match pdus::encoding_of(&parts[0]) {
+            encoding::Encoding::Gsm7 => encoding::decode_gsm7(&bytes),
+            encoding::Encoding::Ucs2 => String::from_utf16(&bytes.chunks(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect::<Vec<_>>()).unwrap(),
+        };
+        prop_assert_eq!(back, t);
+    }
+
+    #[test]
+    fn fuzz_smpp_deliveries_of_any_shape_are_read_or_refused(
+        esm in any::<u8>(),
+        coding in any::<u8>(),
+        body in prop::collection::vec(any::<u8>(), 0..200),
+        from in "[0-9A-Za-z+]{0,20}",
+        ton in 0u8..7,
+        receipted in prop::option::of("[0-9A-Fa-f]{1,20}"),
+    ) {
+        use rusmpp::pdus::DeliverSm;
+        use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
+        use rusmpp::types::{COctetString, OctetString};
+        let mut builder = DeliverSm::builder()
+            .esm_class(esm.into())
+            .data_coding(coding.into())
+            .source_addr_ton(ton.into())
+            .source_addr(COctetString::from_slice(format!("{from}\0").as_bytes()).unwrap())
+            .short_message(OctetString::from_slice(&body).unwrap());
+        if let Some(id) = &receipted {
+            builder = builder.push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(COctetString::from_slice(format!("{id}\0").as_bytes()).unwrap()));
+        }
+        match pdus::read_deliver(&builder.build()) {
+            Ok(pdus::Incoming::Receipt { ids, .. }) => prop_assert!(!ids.is_empty()),
+            Ok(pdus::Incoming::ReplyPart { total, seq, .. }) => prop_assert!(seq >= 1 && seq <= total && total > 1),
+            Ok(pdus::Incoming::Reply { from: f, .. }) => prop_assert!(!f.is_empty()),
+            Err(why) => prop_assert!(!why.is_empty()),
+        }
+    }
+
+    #[test]
+    fn fuzz_smpp_raw_bytes_decode_without_panic(framed in any::<bool>(), body in prop::collection::vec(any::<u8>(), 0..300)) {
+        use tokio_util::codec::Decoder as _;
+        // Half the inputs are framed as a deliver_sm (length, command id 5, status, sequence)
+        // so the body reaches the PDU decoder and the host's reading of it.
+        let mut bytes = Vec::new();
+        if framed {
+            bytes.extend_from_slice(&(16 + body.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+        bytes.extend_from_slice(&body);
+        let mut buf = tokio_util::bytes::BytesMut::from(&bytes[..]);
+        let mut codec = rusmpp::tokio_codec::CommandCodec::new();
+        while let Ok(Some(command)) = codec.decode(&mut buf) {
+            if let Some(rusmpp::Pdu::DeliverSm(sm)) = command.pdu() {
+                let _ = pdus::read_deliver(sm);
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_receipt_ids_are_tried_literally_first(raw in "[ -~]{0,30}") {
+        let ids = pdus::id_candidates(&raw);
+        if !raw.trim().is_empty() {
+            prop_assert_eq!(ids.first().map(String::as_str), Some(raw.trim()));
+        }
+        prop_assert!(ids.iter().all(|id| !id.is_empty()));
+    }
 }
