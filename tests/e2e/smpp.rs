@@ -56,11 +56,15 @@ fn wait_all_sent(server: &Server) -> Vec<(i64, String, i64)> {
         .collect()
 }
 
-/// Waits until `n` messages have a `delivered` receipt; on failure shows which parts have none.
+/// Waits until `n` messages have a `delivered` receipt and every part its own; on failure
+/// shows which parts have none.
 fn wait_delivered(server: &Server, smsc: &Smsc, n: usize) {
     let db = open_store(&server.db);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&db, "SELECT count(*) FROM receipts WHERE status = 'delivered'") < n as i64 {
+    // Every part's receipt too: a message is delivered only once all its parts are.
+    while count(&db, "SELECT count(*) FROM receipts WHERE status = 'delivered'") < n as i64
+        || count(&db, "SELECT count(*) FROM outbox_parts WHERE status IS NULL") > 0
+    {
         if Instant::now() > deadline {
             let mut st = db.prepare("SELECT message_id, part FROM outbox_parts WHERE status IS NULL").unwrap();
             let open: Vec<(i64, i64)> =
@@ -332,4 +336,38 @@ fn a_second_database_on_the_same_smsc_account_collides_with_nothing() {
     }
     let stats = smsc.stats();
     assert_eq!((stats["accepted"].as_i64(), stats["duplicates"].as_i64()), (Some(parts), Some(0)), "{stats}");
+}
+
+#[test]
+fn a_message_in_parts_is_delivered_only_when_every_part_is() {
+    let t = TestDir::new();
+    let pairs = people(&t, 4, 66, "ru");
+    // Slow answers, and receipts 100 ms after each answer: a first part's receipt comes
+    // after the host has recorded that part, before its second part is even taken. Every
+    // second part expires.
+    let smsc = Smsc::start(
+        t.path().join("smsc.journal"),
+        &[
+            ("SMSC_RESP_DELAY_MS", "300"),
+            ("SMSC_RECEIPT_DELAY_MS", "100"),
+            ("SMSC_EXPIRE_PART", "2"),
+            ("SMSC_RECEIPTS", "mixed"),
+        ],
+    );
+    let sms = format!("delivery_attempts = 1\n{}", smsc.config("window = 3\n"));
+    let server = Server::start_full(&t, &sms, "", &[]);
+    post_births(&server, "E-PART", &pairs);
+    let sent = wait_all_sent(&server);
+    assert!(sent.iter().all(|(_, _, parts)| *parts > 1), "every offer here is long: {sent:?}");
+    let db = open_store(&server.db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&db, "SELECT count(*) FROM receipts") < sent.len() as i64 {
+        assert!(Instant::now() < deadline, "receipts missing: {}", smsc.stats());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM receipts WHERE status = 'expired'"),
+        sent.len() as i64,
+        "a message whose second part expired is not delivered, whatever its first part did"
+    );
 }

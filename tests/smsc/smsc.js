@@ -12,6 +12,8 @@
 //   SMSC_RESP_DELAY_MS  delay every submit_sm_resp (a far SMSC: makes windowing matter)
 //   SMSC_EXPIRE_FIRST  the first this many receipts say EXPIRED (the phone stayed off);
 //                    the rest DELIVRD
+//   SMSC_EXPIRE_PART   receipts for this part number of every message say EXPIRED
+//   SMSC_RECEIPT_DELAY_MS  how long after accepting a part its receipt is sent (20)
 //   SMSC_SYNC        "0": do not fsync the journal per submission (benchmarks; a kill
 //                    may then forget the last few)
 //   SMSC_RECEIPTS    how receipts name the message: "tlv" (receipted_message_id), "dec"
@@ -49,6 +51,8 @@ const respDelay = Number(env('SMSC_RESP_DELAY_MS', '0'));
 const receiptsMode = env('SMSC_RECEIPTS', 'mixed');
 const sync = env('SMSC_SYNC', '1') !== '0';
 let expireLeft = Number(env('SMSC_EXPIRE_FIRST', '0'));
+const expirePart = Number(env('SMSC_EXPIRE_PART', '0'));
+const receiptDelay = Number(env('SMSC_RECEIPT_DELAY_MS', '20'));
 
 const HOST_ID_TLV = String(0x1401);
 
@@ -104,8 +108,8 @@ function sendReceipt(session, part) {
 	const mode = receiptsMode === 'mixed' ? ['tlv', 'dec', 'hex'][receiptTurn++ % 3] : receiptsMode;
 	if (mode === 'none') return;
 	const textId = mode === 'dec' ? String(part.smscNumber).padStart(10, '0') : hexId(part.smscNumber);
-	const expired = expireLeft > 0;
-	if (expired) expireLeft--;
+	const expired = expireLeft > 0 || (expirePart > 0 && part.seq === expirePart);
+	if (expireLeft > 0) expireLeft--;
 	const pdu = {
 		source_addr: part.dest,
 		destination_addr: part.source,
@@ -192,7 +196,7 @@ function onSubmit(session, pdu) {
 	if (sync) fs.fsyncSync(journal);
 	stats.accepted++;
 	respond(session, pdu, { message_id: hexId(part.smscNumber) });
-	if (part.registeredDelivery & 0x01) setTimeout(() => sendReceipt(session, part), 20);
+	if (part.registeredDelivery & 0x01) setTimeout(() => sendReceipt(session, part), respDelay + receiptDelay);
 }
 
 const server = smpp.createServer((session) => {

@@ -79,9 +79,12 @@ impl Pipeline {
         };
         let mut tx = self.store.begin()?;
         let parts = tx.record_part_status(message.id, gateway_id, status)?;
+        // Delivered once every part is: rows exist only for the parts taken so far, so a
+        // message still being sent is not complete however its first parts fared.
+        let whole = parts.len() >= message.parts as usize;
         let status = match status {
             _ if parts.is_empty() => status,
-            DeliveryStatus::Delivered if parts.iter().all(|p| *p == Some(DeliveryStatus::Delivered)) => status,
+            DeliveryStatus::Delivered if whole && parts.iter().all(|p| *p == Some(DeliveryStatus::Delivered)) => status,
             DeliveryStatus::Delivered => {
                 tx.commit()?;
                 crate::metrics::step("receipt", "part");
@@ -93,6 +96,8 @@ impl Pipeline {
         let outcome = match tx.insert_receipt(&receipt)? {
             None => ReceiptOutcome::Recorded { message: message.id },
             Some(recorded) if recorded == status => {
+                // The part's own status is still news.
+                tx.commit()?;
                 crate::metrics::step("receipt", "duplicate");
                 return Ok(ReceiptOutcome::Duplicate { message: message.id });
             }
