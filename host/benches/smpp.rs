@@ -11,7 +11,7 @@ mod smsc;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use proactive_host::sms::gateway::{Gateway, OutgoingSms, Progress};
+use proactive_host::sms::gateway::{Gateway, Next, OutgoingSms, Progress};
 use proactive_host::sms::smpp::{SmppConfig, SmppGateway};
 
 struct Args {
@@ -73,7 +73,7 @@ fn one_batch(rt: &tokio::runtime::Runtime, port: u16, window: usize, first_id: i
                 result.expect("every submission is accepted");
                 accepted += 1;
             }
-            Ok(())
+            Ok(Next::Continue)
         })
         .expect("submitting");
     let elapsed = started.elapsed().as_secs_f64();

@@ -27,10 +27,12 @@ fn aggregator(unavailable: usize, refuse: bool) -> (u16, Arc<Mutex<Vec<Seen>>>) 
     aggregator_gated(unavailable, refuse, None)
 }
 
-/// Holds the first request until the test opens the gate (or 60 s pass), then says so.
+/// Holds the first request (every request, if `all`) until the test opens the gate (or
+/// 60 s pass), then says so.
 struct Gate {
     open: AtomicBool,
     first_answered: AtomicBool,
+    all: bool,
 }
 
 fn aggregator_gated(unavailable: usize, refuse: bool, gate: Option<Arc<Gate>>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
@@ -65,7 +67,7 @@ fn aggregator_gated(unavailable: usize, refuse: bool, gate: Option<Arc<Gate>>) -
                 authorization: header("authorization"),
                 body,
             });
-            if let Some(gate) = gate.as_ref().filter(|_| n == 0) {
+            if let Some(gate) = gate.as_ref().filter(|g| n == 0 || g.all) {
                 let until = Instant::now() + Duration::from_secs(60);
                 while !gate.open.load(Ordering::SeqCst) && Instant::now() < until {
                     std::thread::sleep(Duration::from_millis(10));
@@ -182,7 +184,7 @@ fn a_gateway_that_hangs_delays_no_other_step() {
     let first = iin(1992, 2, 5, Sex::Female, 82);
     let second = iin(1992, 2, 6, Sex::Female, 83);
     registry(&t, &[&first, &second]);
-    let gate = Arc::new(Gate { open: AtomicBool::new(false), first_answered: AtomicBool::new(false) });
+    let gate = Arc::new(Gate { open: AtomicBool::new(false), first_answered: AtomicBool::new(false), all: false });
     let (port, seen) = aggregator_gated(0, false, Some(gate.clone()));
     let sms = format!("gateway = \"http\"\n[sms.http]\nurl = \"http://127.0.0.1:{port}/send\"\ntimeout_ms = 120000\n");
     let server = Server::start_full(&t, &sms, "", &[]);
@@ -213,4 +215,39 @@ fn a_gateway_that_hangs_delays_no_other_step() {
         assert!(Instant::now() < deadline, "the outbox did not drain once the gateway answered");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn shutdown_stops_sending_and_leaves_the_rest_queued() {
+    let t = TestDir::new();
+    let mothers: Vec<String> = (0..4).map(|i| iin(1993, 3, 1 + i, Sex::Female, 90)).collect();
+    registry(&t, &mothers.iter().map(String::as_str).collect::<Vec<_>>());
+    let gate = Arc::new(Gate { open: AtomicBool::new(false), first_answered: AtomicBool::new(false), all: true });
+    let (port, seen) = aggregator_gated(0, false, Some(gate.clone()));
+    let sms = format!(
+        "gateway = \"http\"\n[sms.http]\nurl = \"http://127.0.0.1:{port}/send\"\ntimeout_ms = 120000\nconcurrency = 1\n"
+    );
+    let server = Server::start_full(&t, &sms, "", &[]);
+    for (i, m) in mothers.iter().enumerate() {
+        let child = iin(2026, 11, 10 + i as u32, Sex::Male, 90);
+        let (status, body) = server.post_json("/v1/events", "source", &birth(&format!("E-STOP-{i}"), &child, m));
+        assert_eq!(status, 201, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was posted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGTERM while the aggregator holds a request; it lets requests through only now.
+    let db_path = server.db.clone();
+    let stopper = std::thread::spawn(move || server.terminate());
+    std::thread::sleep(Duration::from_millis(300));
+    gate.open.store(true, Ordering::SeqCst);
+    let (clean, log) = stopper.join().unwrap();
+    assert!(clean, "{log}");
+    let db = open_store(&db_path);
+    let queued = count(&db, "SELECT count(*) FROM outbox WHERE state = 'queued'");
+    let sent = count(&db, "SELECT count(*) FROM outbox WHERE state = 'sent'");
+    assert!(queued > 0, "no batch goes on after shutdown begins: {sent} sent, {queued} left queued");
+    assert_eq!(sent as usize, seen.lock().unwrap().len(), "what was posted is what is recorded as sent");
 }

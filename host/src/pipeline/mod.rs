@@ -22,7 +22,7 @@ use crate::gate::{Gate, Verdict};
 use crate::model::{CaseState, Event, GateReason, Timestamp};
 use crate::redact::redact;
 use crate::runtime::{CallContext, CaseInput, LoadedPlugin, ReplyInput, Runtime, ServiceSpec};
-use crate::sms::gateway::{Gateway, GatewayError, OutgoingSms, Progress};
+use crate::sms::gateway::{Gateway, GatewayError, Next, OutgoingSms, Progress};
 use crate::sms::reply;
 use crate::sms::window::SendingWindow;
 use crate::store::{Case, Inbound, InboundStatus, MessageKind, OutboxMessage, Store, Tx};
@@ -30,6 +30,9 @@ pub use delivery::DeliveryPolicy;
 
 /// How long an SMSC's redelivery of a reply is recognised as one.
 pub const SMSC_REDELIVERY_SECONDS: i64 = 600;
+
+/// How long one dispatch batch may take before it stops and leaves the rest for the next.
+pub const DISPATCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Messages handed to the gateway per dispatch step.
 const DISPATCH_BATCH: usize = 500;
@@ -328,14 +331,22 @@ impl Pipeline {
     /// outcome is written as it comes. A crash between a submission and its record
     /// resubmits that message under the same id, which the gateway deduplicates.
     pub fn dispatch(&self, now: Timestamp) -> anyhow::Result<usize> {
-        self.dispatch_with(now, || ())
+        self.dispatch_with(now, || (), || false)
     }
 
     /// As [`Pipeline::dispatch`], holding `hold()`'s guard (the server's pipeline lock) only
     /// while it reads the batch and while it records each outcome, never while the gateway
     /// works: a slow SMSC or aggregator then delays no other step. Each outcome re-reads
     /// its case, which another step may have moved on meanwhile.
-    pub fn dispatch_with<G>(&self, now: Timestamp, hold: impl Fn() -> G) -> anyhow::Result<usize> {
+    ///
+    /// The batch stops early (what is left stays queued) after [`DISPATCH_BUDGET`], or as
+    /// soon as `stop()` says so (a server shutting down), so it never holds up a shutdown.
+    pub fn dispatch_with<G>(
+        &self,
+        now: Timestamp,
+        hold: impl Fn() -> G,
+        stop: impl Fn() -> bool,
+    ) -> anyhow::Result<usize> {
         if self.settings.window.next_open(now) != now || self.outage.waiting(now) {
             return Ok(0);
         }
@@ -405,6 +416,7 @@ impl Pipeline {
         // resubmitted under the same id) only what was in flight.
         let mut sent = 0;
         let mut unavailable = None;
+        let started = std::time::Instant::now();
         self.gateway.submit_each(&batch, &mut |i, progress| {
             let _turn = hold();
             let m = &due[i];
@@ -416,7 +428,8 @@ impl Pipeline {
             let result = match progress {
                 Progress::Part { part, id } => {
                     tx.record_part_taken(m.id, part, &id)?;
-                    return tx.commit();
+                    tx.commit()?;
+                    return Ok(Next::Continue);
                 }
                 Progress::Done(result) => result,
             };
@@ -428,11 +441,12 @@ impl Pipeline {
                 Err(GatewayError::Transient(e)) => {
                     crate::metrics::step("sms", "gateway-unavailable");
                     unavailable.get_or_insert(e);
-                    return Ok(());
+                    return Ok(Next::Continue);
                 }
                 Err(GatewayError::Rejected(reason)) => self.record_rejected(&mut *tx, m, case, &reason, now)?,
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(if stop() || started.elapsed() > DISPATCH_BUDGET { Next::Stop } else { Next::Continue })
         })?;
         self.outage.after_batch(unavailable, sent, now);
         Ok(sent)

@@ -67,6 +67,8 @@ pub struct HttpFile {
     pub url: Option<String>,
     pub token: Option<String>,
     pub timeout_ms: Option<u64>,
+    /// Requests in flight at once (default 4).
+    pub concurrency: Option<usize>,
 }
 
 /// `[sms.smpp]`: the SMSC account. The password may come from `PROACTIVE_SMPP_PASSWORD`
@@ -280,10 +282,13 @@ fn gateway_choice(sms: &mut SmsFile) -> anyhow::Result<GatewayChoice> {
                 token.as_deref().is_none_or(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic())),
                 "setting `sms.http.token`: printable ASCII without spaces"
             );
+            let concurrency = f.concurrency.unwrap_or(4);
+            anyhow::ensure!((1..=64).contains(&concurrency), "setting `sms.http.concurrency`: between 1 and 64");
             Ok(GatewayChoice::Http(crate::sms::http_gateway::HttpGatewayConfig {
                 url,
                 token,
                 timeout: std::time::Duration::from_millis(timeout_ms),
+                concurrency,
             }))
         }
         other => {

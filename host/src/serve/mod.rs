@@ -250,18 +250,20 @@ async fn tick_loop(
             })
             .await;
         // The outbox drains without the pipeline lock held while the gateway works.
+        // Once shutdown begins no batch starts, and one under way stops at its next outcome.
         let result = match result {
-            Ok(()) => {
+            Ok(()) if !state.draining.load(Ordering::Relaxed) => {
                 state
                     .blocking(false, |s| {
                         let now = s.now();
                         let hold = || s.work.lock().unwrap_or_else(|p| p.into_inner());
-                        s.pipeline.dispatch_with(now, hold)?;
+                        let stop = || s.draining.load(Ordering::Relaxed);
+                        s.pipeline.dispatch_with(now, hold, stop)?;
                         Ok(())
                     })
                     .await
             }
-            failed => failed,
+            other => other,
         };
         match result {
             Ok(()) if sign => last_checkpoint = Instant::now(),

@@ -62,13 +62,13 @@ pub trait Gateway: Send + Sync {
     /// completes: what a crash leaves in doubt is then only what was in flight. A gateway
     /// that keeps several submissions in flight (SMPP's window) overrides this; the default
     /// goes one by one and stops at the first transient failure, leaving the rest unreported.
-    /// An error from `done` stops the batch and is returned.
+    /// When `done` answers [`Next::Stop`], nothing new starts, but what is under way is
+    /// still reported. An error from `done` stops the batch at once and is returned.
     fn submit_each(&self, batch: &[OutgoingSms<'_>], done: &mut Done<'_>) -> anyhow::Result<()> {
         for (i, sms) in batch.iter().enumerate() {
             let result = self.submit(sms);
             let transient = matches!(result, Err(GatewayError::Transient(_)));
-            done(i, Progress::Done(result))?;
-            if transient {
+            if done(i, Progress::Done(result))? == Next::Stop || transient {
                 break;
             }
         }
@@ -77,4 +77,12 @@ pub trait Gateway: Send + Sync {
 }
 
 /// What [`Gateway::submit_each`] reports each outcome to.
-pub type Done<'a> = dyn FnMut(usize, Progress) -> anyhow::Result<()> + 'a;
+pub type Done<'a> = dyn FnMut(usize, Progress) -> anyhow::Result<Next> + 'a;
+
+/// Whether a batch may go on after an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    /// Start nothing new (the batch's time is up, or the server is stopping).
+    Stop,
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::encoding::{self, Encoding};
-use super::gateway::{Gateway, GatewayError, OutgoingSms};
+use super::gateway::{Done, Gateway, GatewayError, Next, OutgoingSms, Progress};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpGatewayConfig {
@@ -21,6 +21,8 @@ pub struct HttpGatewayConfig {
     /// Sent as `Authorization: Bearer …` when set.
     pub token: Option<String>,
     pub timeout: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
 }
 
 /// The URL as logs may show it: no credentials, no query (either may hold a key).
@@ -49,6 +51,52 @@ impl HttpGateway {
 }
 
 impl Gateway for HttpGateway {
+    /// `concurrency` requests at once, each outcome reported on the calling thread as it
+    /// comes. After a transient failure or a stop nothing new starts; what is in flight
+    /// finishes and is reported.
+    fn submit_each(&self, batch: &[OutgoingSms<'_>], done: &mut Done<'_>) -> anyhow::Result<()> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (results, outcomes) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..self.config.concurrency.clamp(1, batch.len().max(1)) {
+                let results = results.clone();
+                let (next, stop) = (&next, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(sms) = batch.get(i) else { break };
+                        let result = self.submit(sms);
+                        if matches!(result, Err(GatewayError::Transient(_))) {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        if results.send((i, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(results);
+            // Every request that went out is reported, even after a stop.
+            let mut outcome = Ok(());
+            for (i, result) in outcomes {
+                if outcome.is_err() {
+                    continue;
+                }
+                match done(i, Progress::Done(result)) {
+                    Ok(Next::Continue) => {}
+                    Ok(Next::Stop) => stop.store(true, Ordering::SeqCst),
+                    Err(e) => {
+                        stop.store(true, Ordering::SeqCst);
+                        outcome = Err(e);
+                    }
+                }
+            }
+            outcome
+        })
+    }
+
     fn submit(&self, sms: &OutgoingSms<'_>) -> Result<Vec<String>, GatewayError> {
         let body = json!({
             "message_id": sms.key,

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use futures::StreamExt as _;
 
-use crate::sms::gateway::{Done, Gateway, GatewayError, OutgoingSms, Progress};
+use crate::sms::gateway::{Done, Gateway, GatewayError, Next, OutgoingSms, Progress};
 pub use pdus::{Incoming, Source};
 
 /// How to reach and use the SMSC account.
@@ -228,7 +228,7 @@ impl Gateway for SmppGateway {
             if let Progress::Done(r) = progress {
                 out = r;
             }
-            Ok(())
+            Ok(Next::Continue)
         })
         .map_err(|e| GatewayError::Transient(e.to_string()))?;
         out
@@ -237,13 +237,15 @@ impl Gateway for SmppGateway {
     fn submit_each(&self, batch: &[OutgoingSms<'_>], done: &mut Done<'_>) -> anyhow::Result<()> {
         if !self.is_bound() {
             // Reported once: the rest stay queued, as after any transient failure.
-            return match batch.first() {
-                Some(_) => done(0, Progress::Done(Err(GatewayError::Transient("not bound to the SMSC".into())))),
-                None => Ok(()),
-            };
+            if !batch.is_empty() {
+                done(0, Progress::Done(Err(GatewayError::Transient("not bound to the SMSC".into()))))?;
+            }
+            return Ok(());
         }
         let deadline = tokio::time::Instant::now() + self.config.submit_deadline;
         let (parts, mut taken) = mpsc::unbounded_channel::<(usize, u32, String)>();
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        let stopped = &stopped;
         self.handle.block_on(async {
             // No more messages under way than the window holds parts: a crash then leaves
             // at most a window's worth of parts in doubt.
@@ -256,6 +258,9 @@ impl Gateway for SmppGateway {
                         if tokio::time::Instant::now() >= deadline {
                             return (i, Err(GatewayError::Transient("the batch ran out of time".into())));
                         }
+                        if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                            return (i, Err(GatewayError::Transient("the batch was stopped".into())));
+                        }
                         let result = self.submit_message(sms, deadline, |part, id| {
                             let _ = parts.send((i, part, id));
                         });
@@ -266,14 +271,18 @@ impl Gateway for SmppGateway {
             loop {
                 tokio::select! {
                     biased;
-                    Some((i, part, id)) = taken.recv() => done(i, Progress::Part { part, id })?,
+                    Some((i, part, id)) = taken.recv() => {
+                        done(i, Progress::Part { part, id })?;
+                    }
                     next = running.next() => {
                         let Some((i, result)) = next else { break };
                         // A message's parts are reported before it is.
                         while let Ok((j, part, id)) = taken.try_recv() {
                             done(j, Progress::Part { part, id })?;
                         }
-                        done(i, Progress::Done(result))?;
+                        if done(i, Progress::Done(result))? == Next::Stop {
+                            stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
                     }
                 }
             }
