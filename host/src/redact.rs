@@ -13,17 +13,17 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_digit() || (chars[i] == '+' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())) {
+        if is_digit(chars[i]) || (chars[i] == '+' && chars.get(i + 1).is_some_and(|c| is_digit(*c))) {
             // Extend over digits and the separators people put between digit groups.
             let mut j = i;
             let mut digits = 0;
             let mut last_digit_end = i;
             while j < chars.len() {
                 let c = chars[j];
-                if c.is_ascii_digit() {
+                if is_digit(c) {
                     digits += 1;
                     last_digit_end = j + 1;
-                } else if !(c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '+') {
+                } else if !is_separator(c) {
                     break;
                 }
                 j += 1;
@@ -43,13 +43,25 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Digits in any script (fullwidth `７`, Arabic-Indic `٧`): a number written in them is
+/// still a number. (This also counts `½` and `²`; masking a little too much is the safe side.)
+fn is_digit(c: char) -> bool {
+    c.is_numeric()
+}
+
+/// What people (and software) put between digit groups: any space (a non-breaking one
+/// too), dashes of every width, dots, slashes, brackets, plus.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '-' | '.' | '(' | ')' | '+' | '/' | '_' | '\u{2010}'..='\u{2015}' | '\u{2212}')
+}
+
 /// Whether text carries a run of 10 or more consecutive digits: an IIN, a BIN or a phone
 /// number. Ids that end up in the append-only audit log must not, since nothing written
 /// there can be erased later.
 pub fn has_identifier_digits(text: &str) -> bool {
     let mut run = 0;
     for c in text.chars() {
-        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        run = if is_digit(c) { run + 1 } else { 0 };
         if run >= 10 {
             return true;
         }
@@ -112,6 +124,12 @@ mod tests {
         check("amount 164350 ₸", "amount 164350 ₸");
         check("", "");
         check("ИИН: 900101400123.", "ИИН: [redacted].");
+        // Non-breaking and thin spaces, en dashes, slashes; fullwidth and Arabic-Indic digits.
+        check("8\u{a0}701\u{a0}7691486", "[redacted]");
+        check("+7\u{2009}701\u{2013}123\u{2013}45\u{2013}67 ok", "[redacted] ok");
+        check("8/701/123/45/67", "[redacted]");
+        check("８７０１１２３４５６７", "[redacted]");
+        check("٨٧٠١١٢٣٤٥٦٧", "[redacted]");
     }
 
     #[test]

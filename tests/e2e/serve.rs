@@ -214,6 +214,14 @@ fn bad_input_gets_a_json_4xx_that_names_the_problem() {
         let message = body["message"].as_str().unwrap();
         assert!(message.contains("`at`") && message.contains(problem), "{at}: {body}");
     }
+    // A sender that is no phone number (an IIN, a name) is refused, never stored.
+    for from in ["261112654687", "Aigerim"] {
+        let reply = json!({ "from": from, "text": "да", "at": crate::http::now_rfc3339() });
+        let (status, body) = server.post_json("/v1/sms/inbound", "gateway", &reply);
+        assert_eq!(status, 400, "{from}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("field `from`: is not a phone number"), "{body}");
+        assert!(!body.to_string().contains(from), "the value is not echoed: {body}");
+    }
     let receipt = json!({ "message_id": "sim-1", "status": "delivered", "at": "2199-12-31T12:00:00+05:00" });
     let (status, body) = server.post_json("/v1/sms/status", "gateway", &receipt);
     assert_eq!(status, 400, "{body}");

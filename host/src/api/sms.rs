@@ -91,6 +91,11 @@ pub async fn inbound(
         if from.chars().count() > 32 {
             return Err(FieldError::Invalid { field: "from".into(), problem: "is over 32 characters".into() });
         }
+        // Whatever is stored as a sender must be a number (foreign or fixed ones are kept,
+        // and answered with nothing): an IIN or a name in `from` is refused.
+        if matches!(crate::gate::phone::normalise(from), Err(crate::gate::phone::PhoneError::Unparseable)) {
+            return Err(FieldError::Invalid { field: "from".into(), problem: "is not a phone number".into() });
+        }
         let text = f.str("text")?;
         if text.chars().count() > MAX_REPLY_CHARS {
             return Err(FieldError::Invalid {

@@ -505,7 +505,9 @@ impl Pipeline {
         let log = &self.settings.audit;
         // A gateway may quote the number back: logs never carry one.
         tracing::warn!(message = m.id, "gateway rejected a message: {}", redact(reason));
-        tx.mark_failed(m.id, now, reason)?;
+        // The gateway's words may quote the number or the text: stored redacted and short.
+        let reason: String = redact(reason).chars().take(200).collect();
+        tx.mark_failed(m.id, now, &reason)?;
         crate::metrics::step("sms", "rejected");
         log.append(
             tx,

@@ -63,6 +63,11 @@ pub fn run(overrides: &config::Overrides) -> anyhow::Result<ExitCode> {
         GatewayChoice::Smpp(c) => {
             let (gateway, session, deliveries) = SmppGateway::start((**c).clone(), rt.handle());
             eprintln!("SMS go to the SMSC at {} over SMPP 3.4", c.address);
+            if c.password.is_empty() {
+                eprintln!(
+                    "warning: no SMPP password (`sms.smpp.password` or PROACTIVE_SMPP_PASSWORD): binding without one"
+                );
+            }
             (Arc::new(gateway), Some((session, deliveries)))
         }
         GatewayChoice::Http(c) => {
