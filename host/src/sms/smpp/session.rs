@@ -246,6 +246,11 @@ async fn session(
             }
             request = requests.recv(), if pending.len() < window => {
                 let Some(Request { pdu, reply }) = request else { break Ended::Stopped };
+                // Its batch has given up waiting (stopped, or failed to record): sending it
+                // now would only make a copy nobody records.
+                if reply.is_closed() {
+                    continue;
+                }
                 if next_send > Instant::now() {
                     tokio::time::sleep_until(next_send).await;
                 }
