@@ -53,17 +53,7 @@ fn one_batch(rt: &tokio::runtime::Runtime, port: u16, window: usize, first_id: i
     let batch: Vec<OutgoingSms<'_>> = texts
         .iter()
         .enumerate()
-        .map(|(i, text)| OutgoingSms {
-            message_id: first_id + i as i64,
-            key: &keys[i],
-            phone: "+77015550000",
-            text,
-            parts: 1,
-            service: None,
-            reply_code: None,
-            at: 0,
-            taken_parts: &[],
-        })
+        .map(|(i, text)| OutgoingSms::standalone(first_id + i as i64, &keys[i], "+77015550000", text))
         .collect();
     let started = Instant::now();
     let mut accepted = 0;

@@ -221,7 +221,7 @@ fn runtime() -> &'static proactive_host::runtime::Runtime {
 proptest! {
     #[test]
     fn fuzz_smpp_parts_carry_the_text_exactly(t in text(), id in 1i64..100_000) {
-        let sms = OutgoingSms { message_id: id, key: "k", phone: "+77011234567", text: &t, parts: 1, service: None, reply_code: None, at: 0, taken_parts: &[] };
+        let sms = OutgoingSms::standalone(id, "k", "+77011234567", &t);
         let source = pdus::Source { addr: "1414".into(), ton: 0, npi: 1 };
         let parts = pdus::submit_pdus(&sms, &source).unwrap();
         prop_assert_eq!(parts.len() as u32, encoding::count(&t).parts);

@@ -26,6 +26,24 @@ pub struct OutgoingSms<'a> {
     pub taken_parts: &'a [String],
 }
 
+impl<'a> OutgoingSms<'a> {
+    /// A message that belongs to no case, sent now, none of it taken yet (benchmarks and
+    /// tests of the gateways themselves).
+    pub fn standalone(message_id: i64, key: &'a str, phone: &'a str, text: &'a str) -> Self {
+        OutgoingSms {
+            message_id,
+            key,
+            phone,
+            text,
+            parts: super::encoding::count(text).parts,
+            service: None,
+            reply_code: None,
+            at: 0,
+            taken_parts: &[],
+        }
+    }
+}
+
 /// What [`Gateway::submit_each`] reports about one message of the batch.
 #[derive(Debug, Clone)]
 pub enum Progress {

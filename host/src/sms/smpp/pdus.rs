@@ -28,7 +28,11 @@ pub struct Source {
     pub npi: u8,
 }
 
-fn c_string<const MIN: usize, const MAX: usize>(field: &str, s: &str) -> Result<COctetString<MIN, MAX>, String> {
+/// A C-octet string field (SMPP's NUL-terminated ASCII), or why `s` cannot be one.
+pub(super) fn c_string<const MIN: usize, const MAX: usize>(
+    field: &str,
+    s: &str,
+) -> Result<COctetString<MIN, MAX>, String> {
     let mut bytes = s.as_bytes().to_vec();
     bytes.push(0);
     COctetString::from_slice(&bytes).map_err(|e| format!("`{field}` does not fit SMPP: {e}"))
@@ -261,17 +265,7 @@ mod tests {
     use super::*;
 
     fn sms<'a>(id: i64, text: &'a str) -> OutgoingSms<'a> {
-        OutgoingSms {
-            message_id: id,
-            key: "1-abc",
-            phone: "+77011234567",
-            text,
-            parts: 1,
-            service: None,
-            reply_code: None,
-            at: 0,
-            taken_parts: &[],
-        }
+        OutgoingSms::standalone(id, "1-abc", "+77011234567", text)
     }
 
     fn source() -> Source {

@@ -15,6 +15,7 @@ use tokio::time::{Instant, sleep, timeout};
 use tokio_util::codec::Framed;
 
 use super::pdus::Incoming;
+use super::pdus::c_string;
 use super::reassembly::{self, Reassembly};
 use super::{Delivery, Request, SmppConfig, SubmitFailure, is_transient, pdus};
 use crate::redact::redact;
@@ -79,15 +80,6 @@ pub(super) async fn run(
             }
         }
     }
-}
-
-fn c_string<const MIN: usize, const MAX: usize>(
-    field: &str,
-    s: &str,
-) -> Result<rusmpp::types::COctetString<MIN, MAX>, String> {
-    let mut bytes = s.as_bytes().to_vec();
-    bytes.push(0);
-    rusmpp::types::COctetString::from_slice(&bytes).map_err(|e| format!("`{field}` does not fit SMPP: {e}"))
 }
 
 async fn connect_and_bind(config: &SmppConfig, seq: &mut Sequence) -> Result<Link, String> {
